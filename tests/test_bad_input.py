@@ -1,0 +1,84 @@
+"""Bad input never crashes the run, is never dropped, and never echoes a CPR number;
+redeliveries are decided once."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from tests.world import World, address
+
+HOME = address("home")
+CPR_IN_CLEAR = re.compile(r"\d{10}")
+
+
+def world() -> World:
+    w = World()
+    w.person("modtager", HOME)
+    w.case("C1", "kontanthjaelp", "modtager")
+    return w
+
+
+GOOD = {"event_id": "ok", "source": "atp", "type": "income_reported",
+        "registered_at": "2025-03-01T10:00:00+01:00", "cpr": "0101901234", "amount": 10.0,
+        "income_type": "wage", "period": "2025-02"}
+
+
+@pytest.mark.parametrize(("line", "event_id", "error"), [
+    (b"this is not json", None, "not JSON"),
+    (b'{"event_id": "t1", "source": "cpr"', None, "not JSON"),
+    (b"[1, 2, 3]", None, "not a JSON object"),
+    (orjson.dumps({**GOOD, "event_id": "s1", "source": "skat"}), "s1", "source: unknown source"),
+    (orjson.dumps({**GOOD, "event_id": "m1", "amount": None}), "m1", "amount:"),
+    (orjson.dumps({**GOOD, "event_id": "w1", "amount": [1, 2]}), "w1", "amount:"),
+    (orjson.dumps({k: v for k, v in GOOD.items() if k != "income_type"}), "ok", "income_type:"),
+    (orjson.dumps({**GOOD, "event_id": "c1", "cpr": "3213901234"}), "c1", "cpr: not a valid CPR"),
+    (orjson.dumps({**GOOD, "event_id": "tz", "registered_at": "2025-03-01T10:00:00"}), "tz",
+     "registered_at: Input should have timezone info"),
+])
+def test_invalid_lines_become_invalid_decisions_and_dead_letters(line, event_id, error):
+    w = world()
+    w.atp("modtager", "income_reported", at=0, amount=1.0, income_type="wage", period="2025-01")
+    good = w.lines()[0]
+    result = w.run(lines=[line, good])
+    invalid, decided = result.decisions
+    assert invalid.outcome == "invalid" and invalid.event_id == event_id
+    assert error in (invalid.error or "")
+    assert not CPR_IN_CLEAR.search(invalid.error or "")
+    assert result.deadletters[0].raw == line
+    assert decided.outcome == "raised"  # the run went on
+
+
+def test_a_missing_cpr_number_is_named_without_its_value():
+    line = orjson.dumps({**GOOD, "cpr": "0101901234X"})
+    result = world().run(lines=[line])
+    assert "cpr:" in result.decisions[0].error
+    assert "0101901234" not in result.decisions[0].error
+
+
+def test_redelivered_event_gets_no_second_decision_and_no_second_task():
+    w = world()
+    w.atp("modtager", "income_reported", at=0, amount=1.0, income_type="wage", period="2025-01")
+    line = w.lines()[0]
+    result = w.run(lines=[line, line, line])
+    assert len(result.decisions) == 1 and len(result.tasks) == 1
+
+
+def test_redelivered_invalid_event_is_decided_once_too():
+    line = orjson.dumps({**GOOD, "event_id": "bad", "amount": "lots"})
+    result = world().run(lines=[line, line])
+    assert [d.outcome for d in result.decisions] == ["invalid"]
+
+
+def test_redelivery_of_a_waiting_household_event_is_not_decided_twice():
+    w = World()
+    w.person("a", HOME)
+    w.person("b", HOME)
+    w.case("C1", "kontanthjaelp", "a")
+    w.move("a", address("new"), at=0)
+    w.move("b", address("new"), at=1)
+    first, second = w.lines()
+    result = w.run(lines=[first, first, second, first])
+    assert sorted(d.event_id for d in result.decisions) == ["e1", "e2"]

@@ -1,0 +1,134 @@
+"""The ``triage`` command line: replay, simulate, rules.
+
+Every failure an operator can cause (a missing file, a bad rule file, a bad window) ends with a
+one-line message on stderr and exit status 2; ``triage replay`` exits 0 whenever it ran, whatever
+it decided.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from triage import cli_output
+from triage.core import Triage, parse_window
+from triage.rules import RulesetError, load_ruleset
+from triage.snapshot import ReferenceDataError, load_reference
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
+
+
+class UsageError(Exception):
+    """An argument or file the command cannot use; printed as one line, exit status 2."""
+
+
+def _window(text: str) -> timedelta:
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triage",
+        description="Triage CPR, DAR and ATP events for municipal benefit cases.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rp = sub.add_parser("replay", help="decide a JSON Lines file of events, as the worker would")
+    rp.add_argument("events", type=Path, metavar="EVENTS.jsonl")
+    rp.add_argument("--persons", type=Path, required=True, metavar="PERSONS.jsonl")
+    rp.add_argument("--cases", type=Path, required=True, metavar="CASES.jsonl")
+    rp.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="PATH",
+                    help="rule file (default: the shipped rules/default.yaml)")
+    rp.add_argument("--window", type=_window, default=timedelta(hours=24),
+                    help="household correlation window, e.g. 24h, 90m (default 24h)")
+    rp.add_argument("--out", type=Path, required=True, metavar="DECISIONS.jsonl")
+    rp.add_argument("--tasks", type=Path, metavar="TASKS.jsonl")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    sp = sub.add_parser("simulate", help="generate a realistic municipality: demo data, corpus")
+    sp.add_argument("outdir", type=Path, metavar="OUTDIR")
+    sp.add_argument("--events", type=int, default=100_000, help="how many events (default 100000)")
+    sp.add_argument("--seed", type=int, default=1)
+
+    rules = sub.add_parser("rules", help="inspect rule files").add_subparsers(
+        dest="rules_command", required=True, metavar="SUBCOMMAND")
+    check = rules.add_parser("check", help="validate a rule file; print its version")
+    check.add_argument("path", type=Path, nargs="?", default=DEFAULT_RULES)
+    facts = rules.add_parser("facts", help="the fact catalogue rules can use")
+    facts.add_argument("--format", choices=("table", "markdown"), default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "rules":
+            return _rules(args)
+    except (UsageError, ReferenceDataError) as exc:
+        print(f"triage: {exc}", file=sys.stderr)
+        return 2
+    except RulesetError as exc:
+        for problem in exc.problems:
+            print(f"triage: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from triage.replay import replay
+
+    ruleset = load_ruleset(args.rules)
+    cases = load_reference(args.persons, args.cases)
+    try:
+        events = args.events.open("rb")
+    except OSError as exc:
+        raise UsageError(f"{args.events}: cannot read: {exc.strerror}") from None
+    try:
+        out = args.out.open("wb")
+        tasks = args.tasks.open("wb") if args.tasks else None
+    except OSError as exc:
+        raise UsageError(f"{exc.filename}: cannot write: {exc.strerror}") from None
+    triage = Triage(cases, ruleset, window=args.window)
+    size = args.events.stat().st_size
+    with events, out, cli_output.progress(size, enabled=not args.quiet) as advance:
+        summary = replay(events, triage, out, tasks, progress=advance)
+    if tasks is not None:
+        tasks.close()
+    if not args.quiet:
+        cli_output.print_summary(summary, ruleset.version)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from triage.simulate import simulate
+
+    if args.events < 1:
+        raise UsageError("--events must be at least 1")
+    summary = simulate(args.outdir, seed=args.seed, events=args.events)
+    cli_output.print_simulation(summary, args.outdir)
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "check":
+        ruleset = load_ruleset(args.path)
+        print(f"{args.path}: {len(ruleset.rules)} rules, threshold {ruleset.threshold}, "
+              f"version {ruleset.version}")
+        return 0
+    cli_output.print_facts(markdown=args.format == "markdown")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

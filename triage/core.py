@@ -1,0 +1,465 @@
+"""The triage core: one event in, decisions and tasks out. Every driver runs exactly this code.
+
+``triage replay``, the streaming worker, rule backtests and the tests all feed events to a
+:class:`Triage` and write what it returns; none of them decides anything. The core is
+deterministic: given the same reference data, ruleset, window and input order, it produces the
+same decisions and tasks (up to the ``decided_at``/``created_at`` wall-clock stamps, which come
+from the injected ``clock``).
+
+One step, for each event in arrival order:
+
+1. **Parse and validate** (:func:`triage.models.parse_event`). An invalid line yields an
+   ``invalid`` decision and a dead-letter entry, and the run goes on.
+2. **Deduplicate** by ``event_id``: a redelivery yields nothing.
+3. **Advance the event-time clock** to ``registered_at``: household moves whose window has
+   passed are closed, and the events that waited for them are decided.
+4. **Judge** the event for every case it touches (:mod:`triage.enrich`), letting household moves
+   collect their members (:mod:`triage.correlation`) and the ruleset decide each (event, case)
+   (:mod:`triage.rules`). A verdict that depends on an undecided household move waits.
+5. **Apply** the event to the register, so the next event sees its effect.
+6. **Emit** the decision of every event whose verdicts are all known, and one task per raised
+   (correlated group or event, case).
+
+Tasks are bundled per **correlation group**: a household move, or the copies of one CPR event
+registered on several people (a birth on the child and both parents, a marriage on both spouses,
+a death and its derived copies) within the window. The first raised verdict of a group creates
+the task; later verdicts of the same group and case point to that task instead of creating
+another.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from triage.cases import Case, CaseIndex
+from triage.correlation import HouseholdCorrelator, HouseholdMove, short_id
+from triage.enrich import case_facts, event_facts, subject_of, touched_cases
+from triage.facts import PENDING_FACTS
+from triage.models.events import (
+    AddressChanged,
+    ChildAdded,
+    CivilStatusChanged,
+    CprNumberChanged,
+    DarEvent,
+    Event,
+    InvalidEvent,
+    MasterDataChanged,
+    PersonGone,
+    UnknownEvent,
+    parse_event,
+)
+from triage.models.outputs import CaseVerdict, Decision, Task
+from triage.register import STATUS_BY_EVENT
+from triage.rules import PENDING, Rule, Ruleset, evaluate
+from triage.rules.model import MISSING
+
+DEFAULT_WINDOW = timedelta(hours=24)
+DEFAULT_DEDUP_HORIZON = timedelta(days=7)
+
+UNCLASSIFIED = Rule(
+    id="unclassified", matchers=(), score=1.0,
+    reason="Ingen regel kunne klassificere hændelsen; den skal vurderes manuelt.",
+    title="Hændelse kunne ikke klassificeres — manuel vurdering")
+NO_AFFECTED_CASE = Rule(
+    id="no-affected-case", matchers=(), score=0.0,
+    reason="Hændelsen berører ingen aktiv sag.", title="Ingen aktiv sag berørt")
+INVALID = Rule(
+    id="invalid", matchers=(), score=0.0,
+    reason="Hændelsen er ugyldig og er lagt i dead-letter.", title="Ugyldig hændelse")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What one step produced, in the order it must be written."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    """``source/type`` of each decision's event (``invalid`` for invalid lines), for counting."""
+    tasks: list[Task] = field(default_factory=list)
+    deadletters: list[InvalidEvent] = field(default_factory=list)
+
+    def extend(self, other: Outputs) -> None:
+        self.decisions.extend(other.decisions)
+        self.kinds.extend(other.kinds)
+        self.tasks.extend(other.tasks)
+        self.deadletters.extend(other.deadletters)
+
+
+@dataclass(slots=True)
+class _Judgement:
+    """One (event, case): the facts seen when the event arrived, and the verdict once known."""
+
+    case: Case
+    facts: dict[str, Any]
+    group_id: str | None
+    household: HouseholdMove | None
+    rule: Rule | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    """An event whose decision waits for at least one household move."""
+
+    event: Event
+    judgements: list[_Judgement]
+
+
+@dataclass(slots=True)
+class _Bundle:
+    """A correlation group for tasks: its id, when it stops taking events, cases with a task."""
+
+    group_id: str
+    until: datetime
+    tasked: set[str] = field(default_factory=set)
+
+
+class Triage:
+    """The deciding core over a register, a case index and a ruleset."""
+
+    def __init__(self, cases: CaseIndex, ruleset: Ruleset, *, window: timedelta = DEFAULT_WINDOW,
+                 dedup_horizon: timedelta = DEFAULT_DEDUP_HORIZON,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.cases = cases
+        self.register = cases.register
+        self.ruleset = ruleset
+        self.window = window
+        self.dedup_horizon = max(dedup_horizon, window)
+        self.clock = clock
+        self.households = HouseholdCorrelator(window)
+        self.watermark: datetime | None = None
+        self._seen: set[str] = set()
+        self._seen_order: deque[tuple[datetime, str]] = deque()
+        self._bundles: dict[tuple[Any, ...], _Bundle] = {}
+        self._bundle_expiry: deque[tuple[datetime, tuple[Any, ...]]] = deque()
+        self._open: dict[str, _Open] = {}
+        self._waiting: dict[str, list[str]] = {}  # household group id -> open event ids
+
+    # --- driving ----------------------------------------------------------------------------
+
+    def process(self, raw: bytes) -> Outputs:
+        """Parse one message or line and decide it."""
+        return self.decide(parse_event(raw))
+
+    def decide(self, event: Event | InvalidEvent) -> Outputs:
+        out = Outputs()
+        if isinstance(event, InvalidEvent):
+            if event.event_id is None or self._first_time(event.event_id, self.watermark):
+                out.decisions.append(self._invalid(event))
+                out.kinds.append("invalid")
+                out.deadletters.append(event)
+            return out
+        self.advance(event.registered_at, out)
+        if not self._first_time(event.event_id, event.registered_at):
+            return out
+        judgements = self._judge(event)
+        self._apply(event)
+        ready: list[tuple[Event, list[_Judgement]]] = []
+        moves = {j.household.group_id: j.household for j in judgements
+                 if j.household is not None}
+        for move in moves.values():
+            if move.moved_together is not None:
+                ready.extend(self._collect(move))
+            if move.complete:
+                self.households.forget(move)
+        if all(j.rule is not None for j in judgements):
+            ready.append((event, judgements))
+        else:
+            self._open[event.event_id] = _Open(event, judgements)
+            for group in {j.household.group_id for j in judgements
+                          if j.household is not None and j.rule is None}:
+                self._waiting.setdefault(group, []).append(event.event_id)
+        if ready:
+            self._emit(ready, out)
+        return out
+
+    def advance(self, now: datetime, out: Outputs | None = None) -> Outputs:
+        """Move the event-time clock to ``now`` (never backwards) and close what has expired."""
+        out = out if out is not None else Outputs()
+        if self.watermark is not None and now <= self.watermark:
+            return out
+        self.watermark = now
+        ready = [item for move in self.households.expire(now) for item in self._collect(move)]
+        if ready:
+            self._emit(ready, out)
+        self._forget_old(now)
+        return out
+
+    def flush(self) -> Outputs:
+        """End of input: decide every waiting event as if every window had closed."""
+        out = Outputs()
+        ready = [item for move in self.households.close_all() for item in self._collect(move)]
+        if ready:
+            self._emit(ready, out)
+        return out
+
+    def run(self, lines: Iterable[bytes]) -> Iterable[Outputs]:
+        """Decide a whole stream, then flush: the shape replay and tests use."""
+        for line in lines:
+            yield self.process(line)
+        yield self.flush()
+
+    @property
+    def waiting(self) -> int:
+        """Events whose decision waits for a household move."""
+        return len(self._open)
+
+    # --- judging ----------------------------------------------------------------------------
+
+    def _judge(self, event: Event) -> list[_Judgement]:
+        subject = subject_of(event, self.register)
+        touched = touched_cases(event, subject, self.cases)
+        if not touched:
+            return []
+        base = event_facts(event)
+        rules = self.ruleset.for_type(event.type) if not isinstance(event, UnknownEvent) else ()
+        judgements = []
+        for case in touched:
+            facts = case_facts(event, subject, case, self.cases, base)
+            household = None
+            if isinstance(event, AddressChanged) and subject is not None:
+                household = self._household_move(event, subject, case, facts)
+            group_id = household.group_id if household else self._bundle_key(event, subject)
+            judgement = _Judgement(case, facts, group_id, household)
+            self._evaluate(judgement, rules)
+            judgements.append(judgement)
+        return judgements
+
+    def _household_move(self, event: AddressChanged, subject: str, case: Case,
+                        facts: dict[str, Any]) -> HouseholdMove | None:
+        """Join the case's open household move, or begin one when the mover lives at the
+        case's home (DOMAIN.md rule 2). An administrative change is no move.
+
+        A member of an open move is judged against the move's starting point — its home, its
+        household, whether the case was together — not against the register as the move has
+        already changed it (once the applicant has moved, the case's home is the new address).
+        """
+        if facts["move.same_address"]:
+            return None
+        move = self.households.open_for(case.case_id)
+        if move is not None and move.accepts(subject, event.registered_at):
+            facts["person.in_household"] = facts["person.member_or_household"] = True
+        elif not facts.get("person.in_household"):
+            return None
+        elif move is not None:
+            return None  # moved in after the open move began: judged alone, fail-safe
+        else:
+            home = self.cases.home(case)
+            assert home is not None  # in_household implies a home
+            household = self.cases.household(case, home)
+            occupants = self.register.residents(event.to.address_id) - household
+            move = self.households.begin(
+                case_id=case.case_id, first_event_id=event.event_id, home=home,
+                household=household, together=facts["case.together"],
+                destination=event.to.address_id, move_date=event.move_date,
+                destination_occupied=bool(occupants), registered_at=event.registered_at)
+        move.add(subject, event.event_id, event.to.address_id, event.move_date)
+        facts["case.together"] = move.together
+        facts["household.destination_occupied"] = move.destination_occupied
+        facts["household.size"] = len(move.household)
+        return move
+
+    def _evaluate(self, judgement: _Judgement, rules: tuple[Rule, ...]) -> None:
+        facts = judgement.facts
+        pending: frozenset[str] = frozenset()
+        move = judgement.household
+        if move is not None:
+            together = move.moved_together
+            if together is None:
+                pending = PENDING_FACTS
+                facts.pop("household.moved_together", None)
+            else:
+                facts["household.moved_together"] = together
+        result = evaluate(rules, facts, pending)
+        if result is PENDING:
+            judgement.rule = None
+        else:
+            judgement.rule = result if isinstance(result, Rule) else UNCLASSIFIED
+
+    def _bundle_key(self, event: Event, subject: str | None) -> tuple[Any, ...] | None:
+        """Events that are copies of one registry event share a key; their tasks are one."""
+        resolve = self.register.resolve
+        if isinstance(event, ChildAdded):
+            return ("child", resolve(event.child_cpr))
+        if isinstance(event, CivilStatusChanged):
+            pair = sorted((resolve(event.cpr), resolve(event.spouse_cpr or "")))
+            return ("civil", *pair, event.civil_status, event.date.isoformat())
+        if isinstance(event, PersonGone) and subject is not None:
+            return (event.type, subject)
+        return None
+
+    # --- applying ---------------------------------------------------------------------------
+
+    def _apply(self, event: Event) -> None:
+        """Update the register with a judged event."""
+        register = self.register
+        if isinstance(event, AddressChanged):
+            register.move(event.cpr, event.to)
+        elif isinstance(event, PersonGone):
+            if event.derived_marker is None:
+                register.leave(event.cpr, STATUS_BY_EVENT[event.type])
+        elif isinstance(event, CivilStatusChanged):
+            register.set_civil_status(event.cpr, event.civil_status, event.spouse_cpr)
+        elif isinstance(event, ChildAdded):
+            register.add_child(event.child_cpr, event.address)
+        elif isinstance(event, MasterDataChanged):
+            if event.type == "address_protection_changed" and event.protected is not None:
+                register.set_address_protection(event.cpr, event.protected)
+        elif isinstance(event, CprNumberChanged):
+            old = register.resolve(event.cpr)
+            register.renumber(old, event.new_cpr)
+            self.cases.renumber(old, event.new_cpr)
+        elif isinstance(event, DarEvent) and event.after is not None:
+            register.readdress(event.address_id, event.after)
+
+    # --- settling and emitting --------------------------------------------------------------
+
+    def _collect(self, move: HouseholdMove) -> list[tuple[Event, list[_Judgement]]]:
+        """A household move is decided: re-judge the events that waited for it and return
+        those now fully decided, in arrival order."""
+        ready: list[tuple[Event, list[_Judgement]]] = []
+        for event_id in self._waiting.pop(move.group_id, ()):
+            entry = self._open.get(event_id)
+            if entry is None:
+                continue
+            for judgement in entry.judgements:
+                if judgement.rule is None and judgement.household is not None \
+                        and judgement.household.moved_together is not None:
+                    rules = self.ruleset.for_type(entry.event.type)
+                    self._evaluate(judgement, rules)
+            if all(j.rule is not None for j in entry.judgements):
+                del self._open[event_id]
+                ready.append((entry.event, entry.judgements))
+        return ready
+
+    def _emit(self, ready: list[tuple[Event, list[_Judgement]]], out: Outputs) -> None:
+        """Decisions for ``ready`` events, and the tasks their raised verdicts call for."""
+        now = self.clock().isoformat()
+        drafts: dict[str, tuple[_Judgement, list[str], str | None]] = {}
+        for event, judgements in ready:
+            verdicts = []
+            for j in judgements:
+                rule = j.rule
+                assert rule is not None
+                raised = self.ruleset.raises(rule.score)
+                correlation_id, task_id = self._correlate(event, j, raised, drafts)
+                verdicts.append(CaseVerdict(
+                    case_id=j.case.case_id, outcome="raised" if raised else "suppressed",
+                    score=rule.score, rule=rule.id, reason=rule.reason,
+                    unit=rule.unit or j.case.unit, title=rule.title,
+                    payment_hold=rule.payment_hold and raised, correlation_id=correlation_id,
+                    task_id=task_id))
+            out.decisions.append(self._decision(event, verdicts, now))
+            out.kinds.append(f"{event.source}/{event.type}")
+        for task_id, (j, event_ids, correlation_id) in drafts.items():
+            rule = j.rule
+            assert rule is not None
+            out.tasks.append(Task(
+                task_id=task_id, case_id=j.case.case_id, unit=rule.unit or j.case.unit,
+                benefit=j.case.benefit, title=rule.title, reason=rule.reason, rule=rule.id,
+                score=rule.score, payment_hold=rule.payment_hold, event_ids=event_ids,
+                facts={k: v for k, v in j.facts.items() if v is not MISSING},
+                correlation_id=correlation_id, created_at=now))
+
+    def _correlate(self, event: Event, j: _Judgement, raised: bool,
+                   drafts: dict[str, tuple[_Judgement, list[str], str | None]],
+                   ) -> tuple[str | None, str | None]:
+        """The verdict's correlation id and, when raised, its task id; records task drafts."""
+        key = j.group_id
+        correlation_id: str | None = None
+        if isinstance(key, str):
+            correlation_id = key  # a household move
+        elif key is not None:
+            bundle = self._bundles.get(key)
+            if bundle is None:
+                assert self.watermark is not None
+                bundle = _Bundle(f"cg-{short_id(repr(key), event.event_id)}",
+                                 event.registered_at + self.window)
+                self._bundles[key] = bundle
+                self._bundle_expiry.append((bundle.until, key))
+            correlation_id = bundle.group_id
+        if not raised:
+            return correlation_id, None
+        case_id = j.case.case_id
+        task_id = f"task-{short_id(correlation_id or event.event_id, case_id)}"
+        if task_id in drafts:
+            drafts[task_id][1].append(event.event_id)
+        elif not self._already_tasked(key, j, case_id):
+            drafts[task_id] = (j, [event.event_id], correlation_id)
+        return correlation_id, task_id
+
+    def _already_tasked(self, key: Any, j: _Judgement, case_id: str) -> bool:
+        """Whether this group already has a task for the case (then the verdict joins it)."""
+        if isinstance(key, str) and j.household is not None:
+            tasked = j.household.tasked_cases
+        elif key is not None and key in self._bundles:
+            tasked = self._bundles[key].tasked
+        else:
+            return False
+        if case_id in tasked:
+            return True
+        tasked.add(case_id)
+        return False
+
+    def _decision(self, event: Event, verdicts: list[CaseVerdict], now: str) -> Decision:
+        if not verdicts:
+            rule = UNCLASSIFIED if isinstance(event, UnknownEvent) else NO_AFFECTED_CASE
+            return Decision(event_id=event.event_id,
+                            outcome="raised" if self.ruleset.raises(rule.score) else "suppressed",
+                            score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
+                            correlation_id=None, ruleset=self.ruleset.version, decided_at=now)
+        top = max(verdicts, key=lambda v: (v.outcome == "raised", v.score))
+        return Decision(
+            event_id=event.event_id, outcome=top.outcome, score=top.score, rule=top.rule,
+            reason=top.reason, cases=verdicts,
+            correlation_id=next((v.correlation_id for v in verdicts if v.correlation_id), None),
+            ruleset=self.ruleset.version, decided_at=now)
+
+    def _invalid(self, event: InvalidEvent) -> Decision:
+        return Decision(event_id=event.event_id, outcome="invalid", score=0.0, rule=INVALID.id,
+                        reason=INVALID.reason, cases=[], correlation_id=None,
+                        ruleset=self.ruleset.version, decided_at=self.clock().isoformat(),
+                        error=event.error)
+
+    # --- memory -----------------------------------------------------------------------------
+
+    def _first_time(self, event_id: str, at: datetime | None) -> bool:
+        """Record an event id; False when it was seen within the dedup horizon (redelivery)."""
+        if event_id in self._seen:
+            return False
+        self._seen.add(event_id)
+        self._seen_order.append((at or datetime.min.replace(tzinfo=UTC), event_id))
+        return True
+
+    def _forget_old(self, now: datetime) -> None:
+        """Keep memory flat: drop event ids and task bundles older than their horizons."""
+        horizon = now - self.dedup_horizon
+        seen, order = self._seen, self._seen_order
+        while order and order[0][0] < horizon:
+            seen.discard(order.popleft()[1])
+        expiry = self._bundle_expiry
+        while expiry and expiry[0][0] < now:
+            _, key = expiry.popleft()
+            bundle = self._bundles.get(key)
+            if bundle is not None and bundle.until < now:
+                del self._bundles[key]
+
+
+def parse_window(text: str) -> timedelta:
+    """``24h``, ``90m``, ``3600s``, ``2d`` → timedelta (for the CLI and configuration)."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise ValueError(f"not a duration: {text!r} (use e.g. 24h, 90m, 3600s, 2d)")
+    value = timedelta(**{units[text[-1]]: float(text[:-1])})
+    if value <= timedelta(0):
+        raise ValueError("a duration must be positive")
+    return value
+
