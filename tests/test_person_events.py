@@ -185,3 +185,14 @@ def test_unknown_event_type_about_nobody_is_still_raised_never_suppressed():
     eid = w.cpr_event("fremmed", "custody_changed", at=0)
     decision = w.run().by_id(eid)
     assert (decision.outcome, decision.rule, decision.cases) == ("raised", "unclassified", [])
+
+
+def test_cpr_number_change_in_the_middle_of_a_household_move():
+    w = couple()
+    new = address("new")
+    first = [w.move(who, new, at=i) for i, who in enumerate(("far", "barn", "logerende"))]
+    w.cpr_event("mor", "cpr_number_changed", at=3, new_cpr="0101001001")
+    w.events.append({**w.events[0], "event_id": "mor-moves", "cpr": "0101001001",
+                     "registered_at": w.events[-1]["registered_at"]})
+    result = w.run()
+    assert {result.outcome(i) for i in [*first, "mor-moves"]} == {"suppressed"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.world import DEFAULT_RULES
 from triage.rules import Matcher, RulesetError, evaluate, load_ruleset, parse_ruleset
 from triage.rules.engine import PENDING
 from triage.rules.model import MISSING
-from tests.world import DEFAULT_RULES
 
 RULE = """
   - id: {id}

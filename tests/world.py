@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from triage.rules import Ruleset, load_ruleset
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone(timedelta(hours=1)))
-FIXED_CLOCK = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FIXED_CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def address(name: str, municipality: str = "0561", road: str = "0100") -> dict[str, Any]:

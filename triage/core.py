@@ -99,7 +99,8 @@ class _Judgement:
 
     case: Case
     facts: dict[str, Any]
-    group_id: str | None
+    group_id: str | tuple[Any, ...] | None
+    """A household move's id, a key shared by copies of one registry event, or None."""
     household: HouseholdMove | None
     rule: Rule | None = None
 
@@ -216,6 +217,12 @@ class Triage:
     def _judge(self, event: Event) -> list[_Judgement]:
         subject = subject_of(event, self.register)
         touched = touched_cases(event, subject, self.cases)
+        if isinstance(event, AddressChanged) and subject is not None:
+            awaiting = self.households.cases_awaiting(subject)
+            if awaiting and not awaiting <= {c.case_id for c in touched}:
+                found = {c.case_id: c for c in touched}
+                found.update((i, self.cases.get(i)) for i in awaiting)
+                touched = [found[i] for i in sorted(found)]
         if not touched:
             return []
         base = event_facts(event)
@@ -316,6 +323,7 @@ class Triage:
             old = register.resolve(event.cpr)
             register.renumber(old, event.new_cpr)
             self.cases.renumber(old, event.new_cpr)
+            self.households.renumber(old, event.new_cpr)
         elif isinstance(event, DarEvent) and event.after is not None:
             register.readdress(event.address_id, event.after)
 

@@ -90,6 +90,7 @@ class HouseholdCorrelator:
         self.window = window
         self._open: dict[str, HouseholdMove] = {}
         self._deadlines: list[tuple[datetime, str, HouseholdMove]] = []  # heap, lazy deletion
+        self._by_person: dict[str, set[str]] = {}  # household member -> cases with open moves
 
     def __len__(self) -> int:
         return len(self._open)
@@ -97,6 +98,11 @@ class HouseholdCorrelator:
     def open_for(self, case_id: str) -> HouseholdMove | None:
         """The case's household move still collecting members, if any."""
         return self._open.get(case_id)
+
+    def cases_awaiting(self, person: str) -> set[str]:
+        """Cases whose open household move counts this person: their move concerns those cases
+        even when the case's home, through an earlier member's move, is no longer theirs."""
+        return self._by_person.get(person, set())
 
     def begin(self, *, case_id: str, first_event_id: str, home: str, household: frozenset[str],
               together: bool, destination: str, move_date: date, destination_occupied: bool,
@@ -106,14 +112,39 @@ class HouseholdCorrelator:
             household=household, together=together, destination=destination,
             move_date=move_date, destination_occupied=destination_occupied,
             deadline=registered_at + self.window)
+        previous = self._open.get(case_id)
+        if previous is not None:
+            self._remove(previous)
         self._open[case_id] = move
+        for person in household:
+            self._by_person.setdefault(person, set()).add(case_id)
         heapq.heappush(self._deadlines, (move.deadline, move.group_id, move))
         return move
 
     def forget(self, move: HouseholdMove) -> None:
         """Stop tracking a move that can take no more members (everyone has reported)."""
         if self._open.get(move.case_id) is move:
-            del self._open[move.case_id]
+            self._remove(move)
+
+    def renumber(self, old: str, new: str) -> None:
+        """A household member's CPR number changed while their household is moving."""
+        for case_id in self._by_person.pop(old, set()):
+            move = self._open[case_id]
+            move.household = (move.household - {old}) | {new}
+            for members in (move.moved, move.reported):
+                if old in members:
+                    members.discard(old)
+                    members.add(new)
+            self._by_person.setdefault(new, set()).add(case_id)
+
+    def _remove(self, move: HouseholdMove) -> None:
+        del self._open[move.case_id]
+        for person in move.household:
+            cases = self._by_person.get(person)
+            if cases is not None:
+                cases.discard(move.case_id)
+                if not cases:
+                    del self._by_person[person]
 
     def expire(self, now: datetime) -> list[HouseholdMove]:
         """Close every move whose deadline lies before ``now`` (event time); they are decided
@@ -123,7 +154,7 @@ class HouseholdCorrelator:
         while heap and heap[0][0] < now:
             _, _, move = heapq.heappop(heap)
             if self._open.get(move.case_id) is move:
-                del self._open[move.case_id]
+                self._remove(move)
                 move.expired = True
                 closed.append(move)
         return closed
@@ -135,6 +166,7 @@ class HouseholdCorrelator:
             move.expired = True
         self._open.clear()
         self._deadlines.clear()
+        self._by_person.clear()
         return closed
 
     def open_moves(self) -> list[HouseholdMove]:

@@ -143,7 +143,7 @@ def _rule(node: yaml.Node, err: Any) -> Rule | None:
     matchers = _matchers(fields.get("when"), rule_id, node, err)
     if matchers is None or not ok:
         return None
-    return Rule(rule_id, matchers, float(score), texts["reason"], texts["title"], unit,  # type: ignore[arg-type]
+    return Rule(rule_id, matchers, float(score), texts["reason"], texts["title"], unit,
                 hold, str(description or ""), line)
 
 
@@ -216,7 +216,7 @@ def _mapping(node: yaml.MappingNode, rule_id: str | None,
 
 
 def _plain(node: yaml.Node) -> Any:
-    return yaml.SafeLoader("").construct_document(node)  # type: ignore[no-untyped-call]
+    return yaml.SafeLoader("").construct_document(node)
 
 
 def _scalar(entry: tuple[yaml.Node, yaml.Node] | None, default: Any) -> Any:

@@ -1,0 +1,102 @@
+"""``make bench``: replay throughput against a plain ``json.loads`` of the same file, and memory.
+
+Throughput: the same events file is (1) read and parsed line by line with the stdlib's
+``json.loads`` — the floor any Python consumer pays — and (2) replayed by the triage core with
+decisions written to a file, in the same process, best of three runs each. The ratio
+``replay / json.loads`` says what the whole triage costs next to just reading the JSON; the
+target is ≥ 0.5.
+
+Memory: replay runs in child processes on the first N/2 and on all N events of the corpus; the
+growth of peak RSS between the two runs, per 1,000 events, shows whether memory stays flat in
+the number of events (it holds only the register, the cases, open groups and recent ids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CORPUS_EVENTS = 100_000
+
+
+def parse_all(path: Path) -> float:
+    started = time.perf_counter()
+    loads = json.loads
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                loads(line)
+    return time.perf_counter() - started
+
+
+def replay_once(corpus: Path, events: Path, out: Path) -> tuple[float, int]:
+    from triage.cli import DEFAULT_RULES
+    from triage.core import Triage
+    from triage.replay import replay
+    from triage.rules import load_ruleset
+    from triage.snapshot import load_reference
+
+    triage = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
+                    load_ruleset(DEFAULT_RULES))
+    with events.open("rb") as lines, out.open("wb") as decisions:
+        summary = replay(lines, triage, decisions)
+    return summary.seconds, summary.lines
+
+
+def peak_rss_child(corpus: Path, events: Path) -> int:
+    """Peak RSS (KiB) of a child process that loads the reference data and replays."""
+    code = ("import sys, resource; from pathlib import Path; from bench.replay_bench import "
+            "replay_once; replay_once(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run([sys.executable, "-c", code, str(corpus), str(events),
+                              str(Path(tmp) / "d.jsonl")], capture_output=True, text=True,
+                             check=True)
+    return int(run.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=CORPUS_EVENTS)
+    parser.add_argument("--corpus", type=Path, help="reuse a `triage simulate` directory")
+    args = parser.parse_args()
+
+    from triage.simulate import simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = args.corpus or Path(tmp) / "corpus"
+        if args.corpus is None:
+            print(f"generating a {args.events:,}-event corpus …", flush=True)
+            simulate(corpus, seed=7, events=args.events)
+        events = corpus / "events.jsonl"
+        lines = sum(1 for line in events.open("rb") if line.strip())
+        json_s = min(parse_all(events) for _ in range(3))
+        replay_s = min(replay_once(corpus, events, Path(tmp) / "d.jsonl")[0] for _ in range(3))
+        half = Path(tmp) / "half.jsonl"
+        with events.open("rb") as src, half.open("wb") as dst:
+            for i, line in enumerate(src):
+                if i >= lines // 2:
+                    break
+                dst.write(line)
+        rss_half, rss_full = peak_rss_child(corpus, half), peak_rss_child(corpus, events)
+
+    json_rate, replay_rate = lines / json_s, lines / replay_s
+    ratio = replay_rate / json_rate
+    growth = (rss_full - rss_half) / (lines - lines // 2) * 1000
+    print(f"corpus                      {lines:,} events")
+    print(f"json.loads                  {json_rate:,.0f} events/s")
+    print(f"triage replay               {replay_rate:,.0f} events/s")
+    print(f"ratio replay / json.loads   {ratio:.2f}   (target ≥ 0.5)")
+    print(f"peak RSS, {lines // 2:,} events     {rss_half / 1024:,.1f} MiB")
+    print(f"peak RSS, {lines:,} events    {rss_full / 1024:,.1f} MiB")
+    print(f"RSS growth per 1,000 events {growth:,.1f} KiB   (flat: close to 0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
