@@ -62,45 +62,57 @@ def test_dar_retired_case_home_is_raised():
 BENEFIT = {"amount": 12000.0, "period_from": "2025-03-01", "period_to": None}
 
 
-@pytest.mark.parametrize(("benefit", "who", "atp_benefit", "type_", "outcome"), [
-    ("ressourceforloebsydelse", "modtager", "folkepension", "benefit_started", "raised"),
-    ("sygedagpenge", "modtager", "su", "benefit_changed", "raised"),
-    ("kontanthjaelp", "ægtefælle", "a_dagpenge", "benefit_started", "raised"),
-    ("ressourceforloebsydelse", "ægtefælle", "a_dagpenge", "benefit_started", "suppressed"),
-    ("kontanthjaelp", "modtager", "boligstoette", "benefit_started", "suppressed"),
-    ("kontanthjaelp", "modtager", "boerne_og_ungeydelse", "benefit_changed", "suppressed"),
-    ("kontanthjaelp", "modtager", "boernetilskud", "benefit_started", "suppressed"),
-    ("kontanthjaelp", "modtager", "folkepension", "benefit_ended", "suppressed"),
-    ("kontanthjaelp", "barn", "su", "benefit_started", "suppressed"),
-    ("kontanthjaelp", "samlever", "fleksydelse", "benefit_started", "suppressed"),
+OTHER_SUPPORT, SPOUSE_SUPPORT = "atp-anden-ydelse-modtager", "atp-anden-ydelse-aegtefaelle"
+NO_IMPACT = "atp-uden-betydning"
+
+
+@pytest.mark.parametrize(("benefit", "who", "atp_benefit", "type_", "outcome", "rule"), [
+    ("ressourceforloebsydelse", "modtager", "folkepension", "benefit_started", "raised",
+     OTHER_SUPPORT),
+    ("sygedagpenge", "modtager", "su", "benefit_changed", "raised", OTHER_SUPPORT),
+    ("kontanthjaelp", "ægtefælle", "a_dagpenge", "benefit_started", "raised", SPOUSE_SUPPORT),
+    ("ressourceforloebsydelse", "ægtefælle", "a_dagpenge", "benefit_started", "suppressed",
+     NO_IMPACT),
+    ("kontanthjaelp", "modtager", "boligstoette", "benefit_started", "suppressed", NO_IMPACT),
+    ("kontanthjaelp", "modtager", "boerne_og_ungeydelse", "benefit_changed", "suppressed",
+     NO_IMPACT),
+    ("kontanthjaelp", "modtager", "boernetilskud", "benefit_started", "suppressed", NO_IMPACT),
+    ("kontanthjaelp", "modtager", "folkepension", "benefit_ended", "suppressed", NO_IMPACT),
+    ("kontanthjaelp", "barn", "su", "benefit_started", "suppressed", NO_IMPACT),
+    ("kontanthjaelp", "samlever", "fleksydelse", "benefit_started", "suppressed", NO_IMPACT),
 ])
-def test_atp_benefits(benefit, who, atp_benefit, type_, outcome):
+def test_atp_benefits(benefit, who, atp_benefit, type_, outcome, rule):
     w = household(benefit)
     eid = w.atp(who, type_, at=0, benefit=atp_benefit, **BENEFIT)
-    assert w.run().verdict(eid, "C1").outcome == outcome
+    verdict = w.run().verdict(eid, "C1")
+    assert (verdict.outcome, verdict.rule) == (outcome, rule)
 
 
-@pytest.mark.parametrize(("benefit", "who", "amount", "outcome"), [
-    ("ressourceforloebsydelse", "modtager", 2500.0, "raised"),
-    ("kontanthjaelp", "ægtefælle", 2500.0, "raised"),
-    ("ressourceforloebsydelse", "ægtefælle", 2500.0, "suppressed"),
-    ("ledighedsydelse", "ægtefælle", 2500.0, "suppressed"),
-    ("kontanthjaelp", "modtager", 0.0, "suppressed"),
-    ("kontanthjaelp", "barn", 900.0, "suppressed"),
+@pytest.mark.parametrize(("benefit", "who", "amount", "rule"), [
+    ("ressourceforloebsydelse", "modtager", 2500.0, "atp-indkomst-modtager"),
+    ("kontanthjaelp", "ægtefælle", 2500.0, "atp-indkomst-aegtefaelle"),
+    ("ressourceforloebsydelse", "ægtefælle", 2500.0, NO_IMPACT),
+    ("ledighedsydelse", "ægtefælle", 2500.0, NO_IMPACT),
+    ("kontanthjaelp", "modtager", 0.0, NO_IMPACT),
+    ("kontanthjaelp", "barn", 900.0, NO_IMPACT),
 ])
-def test_atp_income(benefit, who, amount, outcome):
+def test_atp_income(benefit, who, amount, rule):
     w = household(benefit)
     eid = w.atp(who, "income_reported", at=0, amount=amount, income_type="wage",
                 period="2025-02")
-    assert w.run().verdict(eid, "C1").outcome == outcome
+    verdict = w.run().verdict(eid, "C1")
+    assert verdict.rule == rule
+    assert verdict.outcome == ("suppressed" if rule == NO_IMPACT else "raised")
 
 
-@pytest.mark.parametrize(("benefit", "outcome"), [("kontanthjaelp", "raised"),
-                                                  ("sygedagpenge", "suppressed")])
-def test_udk_single_status(benefit, outcome):
+@pytest.mark.parametrize(("benefit", "rule"), [("kontanthjaelp", "atp-enlig-status"),
+                                               ("sygedagpenge", NO_IMPACT)])
+def test_udk_single_status(benefit, rule):
     w = household(benefit)
     eid = w.atp("ægtefælle", "single_status_changed", at=0, single=True)
-    assert w.run().verdict(eid, "C1").outcome == outcome
+    verdict = w.run().verdict(eid, "C1")
+    assert verdict.rule == rule
+    assert verdict.outcome == ("suppressed" if rule == NO_IMPACT else "raised")
 
 
 def test_atp_event_about_someone_outside_every_case_is_suppressed():

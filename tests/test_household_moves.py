@@ -187,6 +187,8 @@ def test_whole_family_leaving_the_municipality_gets_one_task():
     ids = family_moves(w, to=address("aarhus", municipality="0751"))
     result = w.run()
     assert {result.outcome(i) for i in ids} == {"raised"}
+    assert [result.by_id(i).rule for i in ids] == ["flytning-modtager-ud-af-kommunen"] + [
+        "flytning-husstand-ud-af-kommunen"] * 3
     # one task, raised with the first move; later members' decisions point to it
     assert len(result.tasks) == 1 and result.tasks[0].event_ids == [ids[0]]
     assert {result.verdict(i, "C1").task_id for i in ids} == {result.tasks[0].task_id}
@@ -236,6 +238,7 @@ def test_boundary_change_with_same_address_id_is_raised_for_members_only():
     assert result.verdict(member, "C1").rule == "adresse-kommunegraense-medlem"
     assert result.outcome(member) == "raised"
     assert result.verdict(lodger, "C1").outcome == "suppressed"
+    assert result.verdict(lodger, "C1").rule == "adresse-kommunegraense-ikke-medlem"
 
 
 def test_group_of_two_cases_in_one_household_each_get_their_own_verdict():

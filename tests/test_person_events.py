@@ -63,11 +63,15 @@ def test_derived_copy_of_a_spouse_death_reaches_the_case_and_joins_the_primary_t
     assert result.verdict(copy, "C1").task_id == result.tasks[0].task_id
 
 
-@pytest.mark.parametrize(("type_", "rule"), [("emigrated", "udrejse-modtager"),
-                                             ("disappeared", "forsvundet-modtager")])
-def test_emigration_and_disappearance_are_raised_without_hold(type_, rule):
+@pytest.mark.parametrize(("who", "type_", "rule"), [
+    ("mor", "emigrated", "udrejse-modtager"),
+    ("barn", "emigrated", "udrejse-medlem-eller-husstand"),
+    ("logerende", "emigrated", "udrejse-medlem-eller-husstand"),
+    ("mor", "disappeared", "forsvundet-modtager"),
+    ("far", "disappeared", "forsvundet-medlem-eller-husstand")])
+def test_emigration_and_disappearance_are_raised_without_hold(who, type_, rule):
     w = couple()
-    eid = w.cpr_event("mor", type_, at=0, date="2025-03-02", country_code="SE")
+    eid = w.cpr_event(who, type_, at=0, date="2025-03-02", country_code="SE")
     verdict = w.run().verdict(eid, "C1")
     assert (verdict.outcome, verdict.rule, verdict.payment_hold) == ("raised", rule, False)
 
@@ -87,7 +91,10 @@ def test_marriage_affects_kontanthjaelp_only(benefit, outcome):
                           date="2025-03-01")
     result = w.run()
     assert result.by_id(primary).cases == []  # the bride is on no case
-    assert result.verdict(derived, "C1").outcome == outcome
+    verdict = result.verdict(derived, "C1")
+    assert verdict.outcome == outcome
+    assert verdict.rule == ("civilstand-kontanthjaelp" if outcome == "raised"
+                            else "civilstand-uden-betydning")
 
 
 def test_divorce_of_a_couple_on_one_case_gives_one_task():
@@ -117,6 +124,8 @@ def test_birth_reaches_the_parents_case_through_child_and_parent_events(benefit,
            w.cpr_event("far", "child_added", at=0.002, derived="FA", **common)]
     result = w.run()
     assert [result.verdict(i, "C1").outcome for i in ids] == [outcome] * 3
+    assert {result.verdict(i, "C1").rule for i in ids} == {
+        "barn-tilfoejet" if outcome == "raised" else "barn-uden-betydning"}
     if outcome == "raised":
         assert len(result.tasks) == 1 and result.tasks[0].event_ids == [ids[0]]
         assert result.tasks[0].title.startswith("Nyt barn")
@@ -159,6 +168,7 @@ def test_cpr_number_change_then_event_on_the_new_number_still_finds_the_case():
     old_number_event = w.atp("mor", "income_reported", at=2, amount=100.0,
                              income_type="wage", period="2025-02")
     result = w.run()
+    assert result.verdict(change, "C1").rule == "personnummer-aendret"
     assert result.by_id(change).outcome == "suppressed"
     assert result.verdict(income, "C1").rule == "atp-indkomst-modtager"
     assert result.verdict(old_number_event, "C1").rule == "atp-indkomst-modtager"

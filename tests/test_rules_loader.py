@@ -106,3 +106,21 @@ def test_first_match_wins_and_pending_facts_make_a_rule_wait():
 ])
 def test_matcher_semantics(op, value, actual, expected):
     assert Matcher("f", op, value).test(actual) is expected
+
+
+@pytest.mark.parametrize(("facts", "rule"), [
+    # DOMAIN rule 4 and the death/emigration "otherwise": the case lookup rarely reaches them
+    # (it finds cases through membership, households and destinations), but they must stay
+    # explicit so that a person outside the case is suppressed, never unclassified.
+    ({"event.type": "address_changed", "move.same_address": False,
+      "person.member_or_household": False, "person.is_member": False,
+      "move.to_case_home": False}, "flytning-uden-betydning"),
+    ({"event.type": "died", "person.member_or_household": False, "person.is_member": False,
+      "person.role": "none", "person.in_household": False}, "ophoer-uden-betydning"),
+    # a household move whose member facts are missing is never guessed at
+    ({"event.type": "address_changed", "move.same_address": False}, None),
+])
+def test_default_ruleset_on_bare_facts(facts, rule):
+    rs = load_ruleset(DEFAULT_RULES)
+    result = evaluate(rs.for_type(facts["event.type"]), facts)
+    assert (result.id if result is not None else None) == rule
