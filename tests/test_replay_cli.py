@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.world import World, address
-from triage.models import Decision, Task
+from triage.models import (
+    CaseVerdict,
+    CaseVerdictRecord,
+    Decision,
+    DecisionRecord,
+    Task,
+    TaskRecord,
+)
 
 HOME = address("home")
 
@@ -50,13 +58,13 @@ def test_replay_writes_one_decision_per_event_tasks_and_a_summary(tmp_path):
     run = triage("replay", files["events"], "--persons", files["persons"], "--cases",
                  files["cases"], "--out", out, "--tasks", tasks)
     assert run.returncode == 0, run.stderr
-    decisions = [Decision.model_validate_json(line) for line in out.read_bytes().splitlines()]
+    decisions = [DecisionRecord.model_validate_json(line) for line in out.read_bytes().splitlines()]
     assert len(decisions) == len(w.events) + 1  # + the garbage line; the redelivery skipped
     by_id = {d.event_id: d for d in decisions}
     assert [by_id[f"e{i}"].outcome for i in (1, 2, 3)] == ["suppressed"] * 3
     assert by_id["e4"].outcome == "raised"  # someone moved in with the family
     assert by_id[None].outcome == "invalid" and by_id[None].error.startswith("not JSON")
-    written = [Task.model_validate_json(line) for line in tasks.read_bytes().splitlines()]
+    written = [TaskRecord.model_validate_json(line) for line in tasks.read_bytes().splitlines()]
     assert [t.event_ids for t in written] == [["e4"], ["e5"]]
     assert "redeliveries skipped" in run.stdout and "husstand-flyttet-samlet" in run.stdout
     assert "events per second" in run.stdout
@@ -129,3 +137,9 @@ def test_window_option_is_used(tmp_path):
                       "--quiet").returncode == 0
         outcomes[window] = {orjson.loads(x)["outcome"] for x in out.read_bytes().splitlines()}
     assert outcomes == {"1h": {"raised"}, "3h": {"suppressed"}}
+
+
+@pytest.mark.parametrize(("core", "wire"), [(Decision, DecisionRecord), (Task, TaskRecord),
+                                           (CaseVerdict, CaseVerdictRecord)])
+def test_core_outputs_and_wire_schema_have_the_same_fields(core, wire):
+    assert [f.name for f in fields(core)] == list(wire.model_fields)

@@ -38,6 +38,7 @@ class CaseIndex:
         self.register = register
         self._cases: dict[str, Case] = {}
         self._by_member: dict[str, list[str]] = {}
+        self._by_applicant: dict[str, list[Case]] = {}
         for record in cases:
             self.add(record)
 
@@ -45,8 +46,10 @@ class CaseIndex:
         case = Case(record.case_id, record.benefit, record.municipality_code, record.unit,
                     {self.register.resolve(m.cpr): m.role for m in record.members})
         self._cases[case.case_id] = case
-        for cpr in case.members:
+        for cpr, role in case.members.items():
             self._by_member.setdefault(cpr, []).append(case.case_id)
+            if role == "applicant":
+                self._by_applicant.setdefault(cpr, []).append(case)
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -66,11 +69,12 @@ class CaseIndex:
 
     def at_home(self, address_id: str | None) -> list[Case]:
         """Cases whose home is the address: cases whose applicant is registered there."""
-        found = []
-        for resident in self.register.residents(address_id):
-            for case in self.of_member(resident):
-                if case.members[resident] == "applicant":
-                    found.append(case)
+        found: list[Case] = []
+        by_applicant = self._by_applicant
+        for resident in self.register.iter_residents(address_id):
+            cases = by_applicant.get(resident)
+            if cases:
+                found.extend(cases)
         return found
 
     def home(self, case: Case) -> str | None:
@@ -102,3 +106,6 @@ class CaseIndex:
             members[new] = members.pop(old)
         if ids:
             self._by_member.setdefault(new, []).extend(ids)
+        applicant_of = self._by_applicant.pop(old, None)
+        if applicant_of:
+            self._by_applicant.setdefault(new, []).extend(applicant_of)

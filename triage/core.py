@@ -118,7 +118,7 @@ class _Bundle:
     """A correlation group for tasks: its id, when it stops taking events, cases with a task."""
 
     group_id: str
-    until: datetime
+    until: float
     tasked: set[str] = field(default_factory=set)
 
 
@@ -135,11 +135,14 @@ class Triage:
         self.dedup_horizon = max(dedup_horizon, window)
         self.clock = clock
         self.households = HouseholdCorrelator(window)
-        self.watermark: datetime | None = None
+        self._window_s = window.total_seconds()
+        self._horizon_s = self.dedup_horizon.total_seconds()
+        self.watermark: float | None = None
+        """The event-time clock: the latest registered_at seen, in POSIX seconds."""
         self._seen: set[str] = set()
-        self._seen_order: deque[tuple[datetime, str]] = deque()
+        self._seen_order: deque[tuple[float, str]] = deque()
         self._bundles: dict[tuple[Any, ...], _Bundle] = {}
-        self._bundle_expiry: deque[tuple[datetime, tuple[Any, ...]]] = deque()
+        self._bundle_expiry: deque[tuple[float, tuple[Any, ...]]] = deque()
         self._open: dict[str, _Open] = {}
         self._waiting: dict[str, list[str]] = {}  # household group id -> open event ids
 
@@ -157,11 +160,16 @@ class Triage:
                 out.kinds.append("invalid")
                 out.deadletters.append(event)
             return out
-        self.advance(event.registered_at, out)
-        if not self._first_time(event.event_id, event.registered_at):
+        at = event.registered_at.timestamp()
+        self._advance(at, out)
+        if not self._first_time(event.event_id, at):
             return out
-        judgements = self._judge(event)
+        judgements = self._judge(event, at)
         self._apply(event)
+        if not judgements:  # most events: no case touched, nothing to correlate
+            out.decisions.append(self._decision(event, [], self.clock().isoformat()))
+            out.kinds.append(f"{event.source}/{event.type}")
+            return out
         ready: list[tuple[Event, list[_Judgement]]] = []
         moves = {j.household.group_id: j.household for j in judgements
                  if j.household is not None}
@@ -181,17 +189,22 @@ class Triage:
             self._emit(ready, out)
         return out
 
-    def advance(self, now: datetime, out: Outputs | None = None) -> Outputs:
-        """Move the event-time clock to ``now`` (never backwards) and close what has expired."""
-        out = out if out is not None else Outputs()
+    def advance(self, now: datetime) -> Outputs:
+        """Move the event-time clock to ``now`` (never backwards) and decide what waited for
+        windows that have now closed. The worker calls this from a timer so that a quiet
+        stream still closes its groups."""
+        out = Outputs()
+        self._advance(now.timestamp(), out)
+        return out
+
+    def _advance(self, now: float, out: Outputs) -> None:
         if self.watermark is not None and now <= self.watermark:
-            return out
+            return
         self.watermark = now
         ready = [item for move in self.households.expire(now) for item in self._collect(move)]
         if ready:
             self._emit(ready, out)
         self._forget_old(now)
-        return out
 
     def flush(self) -> Outputs:
         """End of input: decide every waiting event as if every window had closed."""
@@ -214,7 +227,7 @@ class Triage:
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _judge(self, event: Event) -> list[_Judgement]:
+    def _judge(self, event: Event, at: float) -> list[_Judgement]:
         subject = subject_of(event, self.register)
         touched = touched_cases(event, subject, self.cases)
         if isinstance(event, AddressChanged) and subject is not None:
@@ -232,14 +245,14 @@ class Triage:
             facts = case_facts(event, subject, case, self.cases, base)
             household = None
             if isinstance(event, AddressChanged) and subject is not None:
-                household = self._household_move(event, subject, case, facts)
+                household = self._household_move(event, at, subject, case, facts)
             group_id = household.group_id if household else self._bundle_key(event, subject)
             judgement = _Judgement(case, facts, group_id, household)
             self._evaluate(judgement, rules)
             judgements.append(judgement)
         return judgements
 
-    def _household_move(self, event: AddressChanged, subject: str, case: Case,
+    def _household_move(self, event: AddressChanged, at: float, subject: str, case: Case,
                         facts: dict[str, Any]) -> HouseholdMove | None:
         """Join the case's open household move, or begin one when the mover lives at the
         case's home (DOMAIN.md rule 2). An administrative change is no move.
@@ -251,7 +264,7 @@ class Triage:
         if facts["move.same_address"]:
             return None
         move = self.households.open_for(case.case_id)
-        if move is not None and move.accepts(subject, event.registered_at):
+        if move is not None and move.accepts(subject, at):
             facts["person.in_household"] = facts["person.member_or_household"] = True
         elif not facts.get("person.in_household"):
             return None
@@ -266,7 +279,7 @@ class Triage:
                 case_id=case.case_id, first_event_id=event.event_id, home=home,
                 household=household, together=facts["case.together"],
                 destination=event.to.address_id, move_date=event.move_date,
-                destination_occupied=bool(occupants), registered_at=event.registered_at)
+                destination_occupied=bool(occupants), registered_at=at)
         move.add(subject, event.event_id, event.to.address_id, event.move_date)
         facts["case.together"] = move.together
         facts["household.destination_occupied"] = move.destination_occupied
@@ -387,9 +400,8 @@ class Triage:
         elif key is not None:
             bundle = self._bundles.get(key)
             if bundle is None:
-                assert self.watermark is not None
                 bundle = _Bundle(f"cg-{short_id(repr(key), event.event_id)}",
-                                 event.registered_at + self.window)
+                                 event.registered_at.timestamp() + self._window_s)
                 self._bundles[key] = bundle
                 self._bundle_expiry.append((bundle.until, key))
             correlation_id = bundle.group_id
@@ -438,17 +450,17 @@ class Triage:
 
     # --- memory -----------------------------------------------------------------------------
 
-    def _first_time(self, event_id: str, at: datetime | None) -> bool:
+    def _first_time(self, event_id: str, at: float | None) -> bool:
         """Record an event id; False when it was seen within the dedup horizon (redelivery)."""
         if event_id in self._seen:
             return False
         self._seen.add(event_id)
-        self._seen_order.append((at or datetime.min.replace(tzinfo=UTC), event_id))
+        self._seen_order.append((at if at is not None else float("-inf"), event_id))
         return True
 
-    def _forget_old(self, now: datetime) -> None:
+    def _forget_old(self, now: float) -> None:
         """Keep memory flat: drop event ids and task bundles older than their horizons."""
-        horizon = now - self.dedup_horizon
+        horizon = now - self._horizon_s
         seen, order = self._seen, self._seen_order
         while order and order[0][0] < horizon:
             seen.discard(order.popleft()[1])

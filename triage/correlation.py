@@ -14,7 +14,9 @@ every household member has moved to T; false at the first move elsewhere, or whe
 clock passes the deadline with members still missing. Until then the answer is pending, and the
 rules that depend on it wait (:mod:`triage.rules.engine`). Time is event time only
 (``registered_at``): the clock is the latest ``registered_at`` seen, so a replay of the same
-input always closes the same groups at the same point.
+input always closes the same groups at the same point. Event times here are POSIX seconds
+(floats): comparing offset-aware datetimes costs a ``utcoffset()`` call per comparison, and the
+clock is compared on every event.
 
 The :class:`HouseholdCorrelator` keeps one open move per case, and forgets a move when it closes:
 memory holds only open groups.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 
 def short_id(*parts: str) -> str:
@@ -45,7 +47,8 @@ class HouseholdMove:
     destination: str
     move_date: date
     destination_occupied: bool
-    deadline: datetime
+    deadline: float
+    """POSIX seconds: first registered_at + window."""
     moved: set[str] = field(default_factory=set)
     reported: set[str] = field(default_factory=set)
     split: bool = False
@@ -68,7 +71,7 @@ class HouseholdMove:
         can join."""
         return self.expired or self.household <= self.reported
 
-    def accepts(self, person: str, registered_at: datetime) -> bool:
+    def accepts(self, person: str, registered_at: float) -> bool:
         return not self.complete and person in self.household and registered_at <= self.deadline
 
     def add(self, person: str, event_id: str, destination: str, move_date: date) -> None:
@@ -89,7 +92,7 @@ class HouseholdCorrelator:
     def __init__(self, window: timedelta) -> None:
         self.window = window
         self._open: dict[str, HouseholdMove] = {}
-        self._deadlines: list[tuple[datetime, str, HouseholdMove]] = []  # heap, lazy deletion
+        self._deadlines: list[tuple[float, str, HouseholdMove]] = []  # heap, lazy deletion
         self._by_person: dict[str, set[str]] = {}  # household member -> cases with open moves
 
     def __len__(self) -> int:
@@ -106,12 +109,12 @@ class HouseholdCorrelator:
 
     def begin(self, *, case_id: str, first_event_id: str, home: str, household: frozenset[str],
               together: bool, destination: str, move_date: date, destination_occupied: bool,
-              registered_at: datetime) -> HouseholdMove:
+              registered_at: float) -> HouseholdMove:
         move = HouseholdMove(
             group_id=f"hh-{short_id(case_id, first_event_id)}", case_id=case_id, home=home,
             household=household, together=together, destination=destination,
             move_date=move_date, destination_occupied=destination_occupied,
-            deadline=registered_at + self.window)
+            deadline=registered_at + self.window.total_seconds())
         previous = self._open.get(case_id)
         if previous is not None:
             self._remove(previous)
@@ -146,7 +149,7 @@ class HouseholdCorrelator:
                 if not cases:
                     del self._by_person[person]
 
-    def expire(self, now: datetime) -> list[HouseholdMove]:
+    def expire(self, now: float) -> list[HouseholdMove]:
         """Close every move whose deadline lies before ``now`` (event time); they are decided
         (an incomplete household did not move together) and forgotten."""
         closed = []

@@ -36,17 +36,20 @@ from triage.register import Register
 SPOUSE_MARKERS = frozenset({"ÆG", "Æ", "PA"})
 
 
+_PERSON_EVENTS = (CprEvent, AtpEvent)
+
+
 def subject_of(event: Event, register: Register) -> str | None:
     """The current CPR number of the person the event is about (None for DAR events, or when a
     derived copy's subject is unknown)."""
-    if isinstance(event, PersonGone) and event.derived_marker is not None:
+    if type(event) is PersonGone and event.derived_marker is not None:
         if event.derived_marker in SPOUSE_MARKERS:
-            carrier = register.get(event.cpr)
-            if carrier is not None and carrier.spouse_cpr:
-                return register.resolve(carrier.spouse_cpr)
+            return register.spouse_of(event.cpr)
         return None
-    if isinstance(event, CprEvent | AtpEvent) or (isinstance(event, UnknownEvent) and event.cpr):
-        return register.resolve(event.cpr)  # type: ignore[arg-type]
+    if isinstance(event, _PERSON_EVENTS):
+        return register.resolve(event.cpr)
+    if type(event) is UnknownEvent and event.cpr:
+        return register.resolve(event.cpr)
     return None
 
 
@@ -57,28 +60,28 @@ def touched_cases(event: Event, subject: str | None, cases: CaseIndex) -> list[C
     person lives at; a move also touches the cases at its destination (someone moving in); a
     birth the cases of each parent; a DAR event the cases whose home is the address.
     """
-    register = cases.register
-    found: dict[str, Case] = {}
-
-    def add(more: list[Case]) -> None:
-        for case in more:
-            found[case.case_id] = case
-
+    found: list[Case] = []
     if subject is not None:
-        add(cases.of_member(subject))
-        add(cases.at_home(register.address_id_of(subject)))
-    elif isinstance(event, PersonGone | UnknownEvent) and getattr(event, "cpr", None):
-        add(cases.of_member(event.cpr))  # an unidentifiable derived copy: its carrier's cases
+        found += cases.of_member(subject)
+        found += cases.at_home(cases.register.address_id_of(subject))
     if isinstance(event, AddressChanged):
-        add(cases.at_home(event.to.address_id))
+        found += cases.at_home(event.to.address_id)
     elif isinstance(event, ChildAdded):
         for parent in event.parents:
-            add(cases.of_member(parent))
-    elif isinstance(event, DarEvent) or (isinstance(event, UnknownEvent) and event.address_id):
-        add(cases.at_home(event.address_id))
+            found += cases.of_member(parent)
+    elif isinstance(event, DarEvent):
+        found += cases.at_home(event.address_id)
+    elif isinstance(event, PersonGone) and subject is None:
+        found += cases.of_member(event.cpr)  # an unidentifiable derived copy: the carrier's
+    elif isinstance(event, UnknownEvent):
+        if subject is None and event.cpr:
+            found += cases.of_member(event.cpr)
+        if event.address_id:
+            found += cases.at_home(event.address_id)
     if len(found) < 2:
-        return list(found.values())
-    return [found[k] for k in sorted(found)]
+        return found
+    unique = {case.case_id: case for case in found}
+    return [unique[k] for k in sorted(unique)]
 
 
 def event_facts(event: Event) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class Register:
 
     def resolve(self, cpr: str) -> str:
         """The person's current number: follows CPR number changes (old → new)."""
+        if cpr not in self._aliases:
+            return cpr
         seen = 0
         while cpr in self._aliases and seen < 32:
             cpr = self._aliases[cpr]
@@ -73,7 +75,13 @@ class Register:
         return cpr
 
     def get(self, cpr: str) -> Person | None:
-        return self._persons.get(self.resolve(cpr))
+        person = self._persons.get(cpr)
+        return person if person is not None else self._persons.get(self.resolve(cpr))
+
+    def spouse_of(self, cpr: str) -> str | None:
+        """The person's spouse or partner by current number (follows number changes)."""
+        person = self.get(cpr)
+        return self.resolve(person.spouse_cpr) if person and person.spouse_cpr else None
 
     def address_id_of(self, cpr: str) -> str | None:
         person = self.get(cpr)
@@ -84,6 +92,10 @@ class Register:
         if address_id is None:
             return frozenset()
         return frozenset(self._residents.get(address_id, ()))
+
+    def iter_residents(self, address_id: str | None) -> Iterable[str]:
+        """Like :meth:`residents`, without a copy: for reading on the hot path only."""
+        return self._residents.get(address_id, ()) if address_id is not None else ()
 
     def has_residents(self, address_id: str) -> bool:
         return bool(self._residents.get(address_id))
@@ -134,9 +146,6 @@ class Register:
         self._persons[new] = person
         self._aliases[old] = new
         self._index(person)
-        for other in self._persons.values():
-            if other.spouse_cpr == old:
-                other.spouse_cpr = new
 
     def readdress(self, address_id: str, after: Address) -> None:
         """A DAR change to an address (rename, renumbering, postcode, municipality): every

@@ -3,7 +3,8 @@
 * :mod:`.address` — the DAR address every registry speaks of;
 * :mod:`.events` — the CPR, DAR and ATP input events, and :func:`parse_event` for raw bytes;
 * :mod:`.reference` — the persons snapshot and the active cases;
-* :mod:`.outputs` — decisions, per-case verdicts and tasks.
+* :mod:`.outputs` — decisions, per-case verdicts and tasks as the core builds them;
+* :mod:`.wire` — the same, as pydantic models of the wire format, for validating what was written.
 """
 
 from triage.models.address import Address, MunicipalityCode
@@ -26,6 +27,7 @@ from triage.models.events import (
 )
 from triage.models.outputs import CaseVerdict, Decision, Task
 from triage.models.reference import CaseMember, CaseRecord, PersonRecord
+from triage.models.wire import CaseVerdictRecord, DecisionRecord, TaskRecord
 
 __all__ = [
     "Address",
@@ -35,12 +37,14 @@ __all__ = [
     "CaseMember",
     "CaseRecord",
     "CaseVerdict",
+    "CaseVerdictRecord",
     "ChildAdded",
     "CivilStatusChanged",
     "CprEvent",
     "CprNumberChanged",
     "DarEvent",
     "Decision",
+    "DecisionRecord",
     "Event",
     "IncomeReported",
     "InvalidEvent",
@@ -49,6 +53,7 @@ __all__ = [
     "PersonRecord",
     "SingleStatusChanged",
     "Task",
+    "TaskRecord",
     "UnknownEvent",
     "parse_event",
 ]

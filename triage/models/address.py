@@ -16,6 +16,8 @@ from triage import cprnumber
 
 def _four_digits(value: object) -> object:
     """Normalise 1–4 digit codes (str or int) to a zero-padded 4-digit string."""
+    if type(value) is str and len(value) == 4 and value.isdigit():
+        return value  # the common case, first
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str) and value.isdigit() and 1 <= len(value) <= 4:

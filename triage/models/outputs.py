@@ -8,21 +8,24 @@ case), bundling the group's event ids.
 Beyond the contract's fields a verdict carries its ``correlation_id`` and ``task_id`` (additive,
 so consumers that ignore unknown fields are unaffected), which lets a reader go from a decision to
 the task that covers it.
+
+These are plain slotted dataclasses, built once per event on the hot path and serialised by
+orjson; :mod:`triage.models.wire` holds the same shapes as pydantic models for validation.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field
-
-from triage.models.address import Model
+import orjson
 
 
-class CaseVerdict(Model):
+@dataclass(slots=True)
+class CaseVerdict:
     case_id: str
-    outcome: Literal["suppressed", "raised"]
-    score: float = Field(ge=0.0, le=1.0)
+    outcome: str  # "suppressed" | "raised"
+    score: float
     rule: str
     reason: str
     unit: str
@@ -32,25 +35,33 @@ class CaseVerdict(Model):
     task_id: str | None = None
 
 
-class Decision(Model):
+@dataclass(slots=True)
+class Decision:
     event_id: str | None
-    outcome: Literal["suppressed", "raised", "invalid"]
-    score: float = Field(ge=0.0, le=1.0)
+    outcome: str  # "suppressed" | "raised" | "invalid"
+    score: float
     rule: str
     reason: str
-    cases: list[CaseVerdict] = Field(default_factory=list)
-    correlation_id: str | None = None
+    cases: list[CaseVerdict]
+    correlation_id: str | None
     ruleset: str
     decided_at: str
     error: str | None = None
 
     def to_json(self) -> bytes:
         """The wire form: the contract's fields; ``error`` only on invalid decisions."""
-        return self.model_dump_json(exclude_none=False, exclude={"error"} if self.error is None
-                                    else None).encode()
+        data: dict[str, Any] = {
+            "event_id": self.event_id, "outcome": self.outcome, "score": self.score,
+            "rule": self.rule, "reason": self.reason, "cases": self.cases,
+            "correlation_id": self.correlation_id, "ruleset": self.ruleset,
+            "decided_at": self.decided_at}
+        if self.error is not None:
+            data["error"] = self.error
+        return orjson.dumps(data)
 
 
-class Task(Model):
+@dataclass(slots=True)
+class Task:
     task_id: str
     case_id: str
     unit: str
@@ -58,12 +69,12 @@ class Task(Model):
     title: str
     reason: str
     rule: str
-    score: float = Field(ge=0.0, le=1.0)
+    score: float
     payment_hold: bool
     event_ids: list[str]
     facts: dict[str, Any]
-    correlation_id: str | None = None
+    correlation_id: str | None
     created_at: str
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        return orjson.dumps(self)
