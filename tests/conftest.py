@@ -1,0 +1,3 @@
+"""Shared pytest setup. The broker fixture lives in its own plugin module."""
+
+pytest_plugins = ["tests.broker_fixture"]
