@@ -3,6 +3,7 @@ every event exactly once and suppresses no event the generator labels relevant."
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -63,3 +64,23 @@ def test_no_event_labelled_relevant_is_suppressed_and_labels_agree(replayed):
             disagreements.append((label["scenario"], label["expect"], decision["outcome"]))
     assert disagreements == []
     assert Counter(label["expect"] for label in labels)["raised"] > 1000  # a real test
+
+
+@pytest.mark.slow
+def test_no_cpr_number_appears_in_clear_in_any_decision_or_task(replayed):
+    corpus, _, _ = replayed
+    numbers = {orjson.loads(line)["cpr"]
+               for line in (corpus / "persons.jsonl").read_bytes().splitlines()}
+    for line in (corpus / "events.jsonl").read_bytes().splitlines():
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            numbers.update(v for k, v in event.items()
+                           if k in ("cpr", "new_cpr", "child_cpr", "spouse_cpr")
+                           and isinstance(v, str))
+    assert len(numbers) > 10_000
+    written = (corpus / "decisions.jsonl").read_bytes() + (corpus / "tasks.jsonl").read_bytes()
+    digit_runs = set(re.findall(rb"(?<!\d)\d{10}(?!\d)", written))
+    assert not {n.encode() for n in numbers} & digit_runs
