@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo replay-demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,12 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-## demo: generate a simulated municipality and triage a year of its events
+## demo: embedded broker, simulated municipality, the worker, a live view (Ctrl-C stops all)
 demo: setup
+	$(BIN)/triage dev --dir $(DEMO)
+
+## replay-demo: the same demo data decided offline by `triage replay`
+replay-demo: setup
 	$(BIN)/triage simulate $(DEMO) --events 100000
 	$(BIN)/triage replay $(DEMO)/events.jsonl --persons $(DEMO)/persons.jsonl \
 	    --cases $(DEMO)/cases.jsonl --out $(DEMO)/decisions.jsonl --tasks $(DEMO)/tasks.jsonl
-	@echo "Decisions: $(DEMO)/decisions.jsonl   Tasks: $(DEMO)/tasks.jsonl"
 
 ## test: lint, type-check the core, run every test (exit status is honest)
 test: setup lint

@@ -82,3 +82,14 @@ def test_redelivery_of_a_waiting_household_event_is_not_decided_twice():
     first, second = w.lines()
     result = w.run(lines=[first, first, second, first])
     assert sorted(d.event_id for d in result.decisions) == ["e1", "e2"]
+
+
+def test_redelivery_long_after_the_original_in_a_sparse_stream_is_still_recognised():
+    w = world()
+    first = w.atp("modtager", "income_reported", at=0, amount=1.0, income_type="wage",
+                  period="2025-01")
+    w.atp("modtager", "income_reported", at=24 * 60, amount=2.0, income_type="wage",
+          period="2025-02")  # sixty days later
+    original, later = w.lines()
+    result = w.run(lines=[original, later, original])
+    assert [d.event_id for d in result.decisions] == [first, "e2"]

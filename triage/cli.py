@@ -15,10 +15,8 @@ from pathlib import Path
 
 from triage import cli_output
 from triage.core import Triage, parse_window
-from triage.rules import RulesetError, load_ruleset
+from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
-
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
 
 
 class UsageError(Exception):
@@ -59,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="rules_command", required=True, metavar="SUBCOMMAND")
     check = rules.add_parser("check", help="validate a rule file; print its version")
     check.add_argument("path", type=Path, nargs="?", default=DEFAULT_RULES)
+    wp = sub.add_parser("worker", help="run the streaming worker (configuration: environment "
+                                       "variables TRIAGE_…, or a TOML file, see README)")
+    wp.add_argument("--config", type=Path, help="TOML configuration file (TRIAGE_CONFIG)")
+    wp.add_argument("--loglevel", default="info")
+
+    dp = sub.add_parser("dev", help="the embedded default: broker, demo data, worker, live view")
+    dp.add_argument("--dir", type=Path, default=Path("demo"), help="demo data (default demo/)")
+    dp.add_argument("--events", type=int, default=20_000,
+                    help="events to simulate when the directory has none (default 20000)")
+    dp.add_argument("--rate", type=float, default=500.0, help="events fed per second")
+    dp.add_argument("--web-port", type=int, default=6066)
+    dp.add_argument("--partitions", type=int, default=3)
+    dp.add_argument("--exit-when-done", action="store_true",
+                    help="stop once every event is decided (default: run until Ctrl-C)")
+
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
     return parser
@@ -73,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "rules":
             return _rules(args)
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "dev":
+            from triage.dev import run_dev
+
+            return run_dev(args.dir, events=args.events, rate=args.rate,
+                           web_port=args.web_port, partitions=args.partitions,
+                           exit_when_done=args.exit_when_done)
     except (UsageError, ReferenceDataError) as exc:
         print(f"triage: {exc}", file=sys.stderr)
         return 2
@@ -118,6 +139,25 @@ def _simulate(args: argparse.Namespace) -> int:
     summary = simulate(args.outdir, seed=args.seed, events=args.events)
     cli_output.print_simulation(summary, args.outdir)
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import os
+
+    from pydantic import ValidationError
+
+    from triage.stream.run import run_worker
+    from triage.stream.settings import WorkerSettings
+
+    if args.config:
+        os.environ["TRIAGE_CONFIG"] = str(args.config)
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        from triage.models.events import format_validation_error
+
+        raise UsageError(f"configuration: {format_validation_error(exc)}") from None
+    return run_worker(settings, args.loglevel)
 
 
 def _rules(args: argparse.Namespace) -> int:

@@ -59,6 +59,9 @@ from triage.rules.model import MISSING
 
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_DEDUP_HORIZON = timedelta(days=7)
+DEFAULT_DEDUP_KEEP = 100_000
+"""Event ids are forgotten only when older than the horizon *and* beyond this many of the most
+recent: a sparse stream (few events a day) keeps its ids for much longer than the horizon."""
 
 UNCLASSIFIED = Rule(
     id="unclassified", matchers=(), score=1.0,
@@ -127,6 +130,7 @@ class Triage:
 
     def __init__(self, cases: CaseIndex, ruleset: Ruleset, *, window: timedelta = DEFAULT_WINDOW,
                  dedup_horizon: timedelta = DEFAULT_DEDUP_HORIZON,
+                 dedup_keep: int = DEFAULT_DEDUP_KEEP,
                  clock: Callable[[], datetime] = utc_now) -> None:
         self.cases = cases
         self.register = cases.register
@@ -137,6 +141,7 @@ class Triage:
         self.households = HouseholdCorrelator(window)
         self._window_s = window.total_seconds()
         self._horizon_s = self.dedup_horizon.total_seconds()
+        self._dedup_keep = dedup_keep
         self.watermark: float | None = None
         """The event-time clock: the latest registered_at seen, in POSIX seconds."""
         self._seen: set[str] = set()
@@ -461,8 +466,8 @@ class Triage:
     def _forget_old(self, now: float) -> None:
         """Keep memory flat: drop event ids and task bundles older than their horizons."""
         horizon = now - self._horizon_s
-        seen, order = self._seen, self._seen_order
-        while order and order[0][0] < horizon:
+        seen, order, keep = self._seen, self._seen_order, self._dedup_keep
+        while len(order) > keep and order[0][0] < horizon:
             seen.discard(order.popleft()[1])
         expiry = self._bundle_expiry
         while expiry and expiry[0][0] < now:

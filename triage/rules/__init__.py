@@ -12,9 +12,14 @@ above the ruleset's ``threshold`` raises; below it suppresses. When no rule matc
 fail-safe rule ``unclassified`` raises ("kunne ikke klassificeres").
 """
 
+from pathlib import Path
+
 from triage.rules.engine import PENDING, Ruleset, evaluate
 from triage.rules.loader import RulesetError, load_ruleset, parse_ruleset
 from triage.rules.model import Matcher, Rule
 
-__all__ = ["PENDING", "Matcher", "Rule", "Ruleset", "RulesetError", "evaluate", "load_ruleset",
-           "parse_ruleset"]
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+"""The shipped ruleset, ``rules/default.yaml`` at the top of the repository."""
+
+__all__ = ["DEFAULT_RULES", "PENDING", "Matcher", "Rule", "Ruleset", "RulesetError", "evaluate",
+           "load_ruleset", "parse_ruleset"]

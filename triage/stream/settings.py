@@ -1,0 +1,92 @@
+"""Worker configuration: environment variables (``TRIAGE_…``) over a TOML file over defaults.
+
+Every setting has a default that runs the embedded demo; an operator overrides what differs in
+production. Precedence, highest first: the environment, the file named by ``TRIAGE_CONFIG`` (or
+``--config``), the defaults below. Durations are strings like ``24h``, ``90m``, ``3s``.
+
+==========================  ====================================================================
+``TRIAGE_BOOTSTRAP``        Kafka bootstrap servers (default ``127.0.0.1:9092``)
+``TRIAGE_APP_ID``           consumer group and prefix of internal topics (default ``triage``)
+``TRIAGE_PERSONS``          persons snapshot, JSON Lines (required)
+``TRIAGE_CASES``            active cases, JSON Lines (required)
+``TRIAGE_RULES``            rule file (default: the shipped ``rules/default.yaml``)
+``TRIAGE_WINDOW``           household correlation window (default ``24h``)
+``TRIAGE_MUNICIPALITY``     the municipality this deployment serves: the routing key (``0561``)
+``TRIAGE_INPUT_PARTITIONS`` partitions of the input and output topics (default 3)
+``TRIAGE_WEB_PORT``         health, readiness and metrics HTTP port (default 6066)
+``TRIAGE_SESSION_TIMEOUT``  consumer group session timeout (default ``3s``; a join takes half)
+``TRIAGE_FETCH_WAIT``       longest a fetch waits for data (default ``10ms``; faust's 1.5 s adds
+                            about that much latency)
+``TRIAGE_TICK``             how often the worker records the wall clock as event time, so a
+                            quiet stream still closes its windows (default ``1s``)
+``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
+==========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from triage.core import parse_window
+from triage.rules import DEFAULT_RULES
+
+INPUT_TOPICS = ("cpr.events", "dar.events", "atp.events")
+OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter")
+ROUTED_TOPIC = "triage.routed"
+
+
+class WorkerSettings(BaseSettings):
+    """Everything ``triage worker`` and ``triage dev`` need to run."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="forbid")
+
+    bootstrap: str = "127.0.0.1:9092"
+    app_id: str = "triage"
+    persons: Path
+    cases: Path
+    rules: Path = DEFAULT_RULES
+    window: timedelta = timedelta(hours=24)
+    municipality: str = "0561"
+    input_partitions: int = 3
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    session_timeout: timedelta = timedelta(seconds=3)
+    fetch_wait: timedelta = timedelta(milliseconds=10)
+    tick: timedelta = timedelta(seconds=1)
+    data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
+
+    @field_validator("window", "session_timeout", "fetch_wait", "tick", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
+            return timedelta(milliseconds=int(value[:-2]))
+        return parse_window(value) if isinstance(value, str) else value
+
+    @field_validator("municipality", mode="before")
+    @classmethod
+    def _municipality(cls, value: Any) -> Any:
+        return value.zfill(4) if isinstance(value, str) and value.isdigit() else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import TomlConfigSettingsSource
+
+        path = os.environ.get("TRIAGE_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
