@@ -39,10 +39,9 @@ def parse_all(path: Path) -> float:
 
 
 def replay_once(corpus: Path, events: Path, out: Path) -> tuple[float, int]:
-    from triage.cli import DEFAULT_RULES
     from triage.core import Triage
     from triage.replay import replay
-    from triage.rules import load_ruleset
+    from triage.rules import DEFAULT_RULES, load_ruleset
     from triage.snapshot import load_reference
 
     triage = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,9 +18,8 @@ from triage.cases import CaseIndex
 from triage.core import Outputs, Triage
 from triage.models import CaseRecord, Decision, PersonRecord, Task
 from triage.register import Register
-from triage.rules import Ruleset, load_ruleset
+from triage.rules import DEFAULT_RULES, Ruleset, load_ruleset
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.yaml"
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 FIXED_CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
 
