@@ -163,11 +163,10 @@ class TriageWorker:
 
         @app.page("/ready")
         async def ready(web: Any, request: Any) -> Any:
-            body = {
-                "ready": self.ready,
-                "partitions": sorted(self.deciders),
-                "ruleset": self.ruleset.version,
-            }
+            assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+            body = {"ready": self.ready, "assigned": assigned,
+                    "journal_partitions": sorted(self.deciders),
+                    "ruleset": self.ruleset.version}
             return web.json(body, status=200 if self.ready else 503)
 
         @app.page("/metrics")
