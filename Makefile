@@ -36,9 +36,10 @@ lint: setup
 	$(BIN)/ruff check triage connectors tests bench
 	$(BIN)/mypy
 
-## bench: replay throughput against a plain json.loads of the same file, and memory
+## bench: replay vs json.loads and memory; the live worker vs bare faust and bare aiokafka
 bench: setup
 	$(BIN)/python -m bench.replay_bench
+	$(BIN)/python -m bench.stream_bench
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -8,9 +8,9 @@ Topology (README, "The streaming worker")::
                                   ▲
                           tick ───┘ (wall clock as event time, when something waits)
 
-* **route** forwards every input record, unchanged, to ``triage.routed`` keyed by the
-  municipality this deployment serves. It is stateless, so every worker in the group takes its
-  share of the input partitions.
+* **route** (:mod:`triage.stream.router`, a plain aiokafka loop run as a service of the app)
+  forwards every input record, unchanged, to ``triage.routed`` keyed by the municipality this
+  deployment serves. It is stateless, so every worker takes its share of the input partitions.
 * **decide** feeds each routed record to the partition's :class:`RoutedDecider` and writes what
   the core returns. A household's events carry different keys (each member's CPR number) and
   land on different input partitions; routing gives them one order in one place, which the
@@ -25,6 +25,7 @@ deterministic, so a repeat is byte-for-byte the same decision or task).
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,8 @@ from triage.rules import load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.decider import TICK, TICK_HEADER, RoutedDecider
 from triage.stream.metrics import WorkerMetrics
-from triage.stream.settings import INPUT_TOPICS, ROUTED_TOPIC, WorkerSettings
+from triage.stream.router import Router
+from triage.stream.settings import ROUTED_TOPIC, WorkerSettings
 
 RAW: dict[str, Any] = dict(
     key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -114,17 +116,13 @@ class TriageWorker:
             stream_wait_empty=True,
             table_standby_replicas=0,
         )
-        inputs = app.topic(*INPUT_TOPICS, **RAW)
+        self.router = Router(s, loop=app.loop, beacon=app.beacon)
+        app.service(self.router)  # type: ignore[arg-type]  # an instance is accepted too
         routed = app.topic(ROUTED_TOPIC, partitions=1, **RAW)
         decisions = app.topic("triage.decisions", **RAW)
         tasks = app.topic("triage.tasks", **RAW)
         deadletter = app.topic("triage.deadletter", **RAW)
         route_key = s.municipality.encode()
-
-        @app.agent(inputs, name="route")
-        async def route(stream: Any) -> None:
-            async for event in stream.events():
-                await routed.send(key=route_key, value=event.value)
 
         @app.agent(routed, name="decide")
         async def decide(stream: Any) -> None:
@@ -163,7 +161,8 @@ class TriageWorker:
 
         @app.page("/ready")
         async def ready(web: Any, request: Any) -> Any:
-            assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+            assigned = sorted([f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()]
+                              + self.router.assignment())
             body = {"ready": self.ready, "assigned": assigned,
                     "journal_partitions": sorted(self.deciders),
                     "ruleset": self.ruleset.version}
@@ -218,6 +217,8 @@ class TriageWorker:
                 f"journal partition {partition}: rebuilt to {decider.next_offset}, expected {upto}"
             )
         self.deciders[partition] = decider
+        gc.freeze()  # the register and cases live as long as the worker: keep them out of
+        # every full collection, whose pauses would otherwise show in the p99 latency
         self.metrics.rebuilds.inc()
         self.metrics.rebuild_seconds.observe(time.monotonic() - started)
         return decider

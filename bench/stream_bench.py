@@ -1,0 +1,230 @@
+"""``make bench`` (streaming part): the worker against a bare faust agent and a plain aiokafka
+consume→produce loop, on one embedded broker, in one run.
+
+For each system:
+
+* **throughput** — a 20,000-event corpus is produced as fast as possible; events/s from the first
+  send until the system has written its last output (for the worker: every decision that does not
+  wait for a household window still open at the end of the stream — counted by running the core
+  over the same lines);
+* **latency** — 3,000 further events (fresh ids) produced at 1,000 events/s; p50/p99 of the time
+  from send to the output arriving, for the worker only over events that wait for no correlation;
+* **memory** — the process's peak RSS (``VmHWM``).
+
+Targets (issue 3): the worker ≥ 80 % of the bare faust agent's throughput and ≥ 2,000 events/s;
+p99 ≤ 250 ms for events that wait for no correlation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from triage.core import Triage
+from triage.dev import KEY_FIELD, TOPIC_BY_SOURCE, create_topics, start_worker, wait_ready
+from triage.rules import DEFAULT_RULES, load_ruleset
+from triage.snapshot import load_reference
+from triage.stream.broker import EmbeddedBroker
+
+THROUGHPUT_EVENTS = 20_000
+LATENCY_EVENTS = 3_000
+LATENCY_RATE = 1_000.0
+
+
+@dataclass
+class Figures:
+    name: str
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    rss_mib: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def route(line: bytes, topics: dict[str, str]) -> tuple[str, bytes | None]:
+    try:
+        event = orjson.loads(line)
+        source = event["source"]
+        key = event.get(KEY_FIELD[source])
+        return topics[source], key.encode() if isinstance(key, str) else None
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return topics["cpr"], None
+
+
+def fresh_ids(lines: list[bytes], prefix: str) -> list[tuple[str, bytes]]:
+    """Valid lines with new event ids (a repeated id would be skipped as a redelivery)."""
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("source") in TOPIC_BY_SOURCE:
+            event["event_id"] = f"{prefix}-{i}"
+            out.append((event["event_id"], orjson.dumps(event)))
+    return out
+
+
+async def drive(bootstrap: str, topics: dict[str, str], output: str,
+                lines: list[tuple[str, bytes]], rate: float | None, done: int,
+                output_id: str) -> tuple[float, dict[str, float], dict[str, dict]]:
+    """Produce ``lines`` (at ``rate``/s, or flat out) while reading ``output`` from its end,
+    until ``done`` distinct outputs arrived. Returns (seconds, send times, outputs by id)."""
+    consumer = AIOKafkaConsumer(output, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="latest", fetch_max_wait_ms=5)
+    await consumer.start()
+    await consumer.getmany(timeout_ms=100)  # position at the end before producing
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    outputs: dict[str, dict] = {}
+
+    async def read() -> None:
+        while len(arrived) < done:
+            for messages in (await consumer.getmany(timeout_ms=100)).values():
+                now = time.monotonic()
+                for message in messages:
+                    record = orjson.loads(message.value)
+                    key = record.get(output_id)
+                    if key is not None and key not in arrived:
+                        arrived[key] = now
+                        outputs[key] = record
+
+    reader = asyncio.create_task(read())
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        for n, (event_id, line) in enumerate(lines, start=1):
+            topic, key = route(line, topics)
+            sent[event_id] = time.monotonic()
+            await producer.send(topic, value=line, key=key)
+            if rate is not None:
+                ahead = n / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await producer.flush()
+        await asyncio.wait_for(reader, timeout=600)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    latencies = {k: arrived[k] - sent[k] for k in arrived if k in sent}
+    return max(arrived.values()) - started, latencies, outputs
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+def decidable(corpus: Path, lines: list[bytes]) -> int:
+    """How many decisions the core writes for ``lines`` before end-of-input flushing."""
+    core = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
+                  load_ruleset(DEFAULT_RULES))
+    return sum(len(core.process(line).decisions) for line in lines)
+
+
+def measure_worker(broker: EmbeddedBroker, corpus: Path, lines: list[bytes],
+                   latency_lines: list[tuple[str, bytes]]) -> Figures:
+    port = free_port()
+    worker = start_worker(broker.bootstrap, corpus, port, 3)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", worker)
+        topics = dict(TOPIC_BY_SOURCE)
+        named = [(str(i), line) for i, line in enumerate(lines)]
+        done = decidable(corpus, lines) - 300  # the last few lines may still be in flight
+        seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, "triage.decisions", named,
+                                          None, done, "event_id"))
+        _, latencies, outputs = asyncio.run(drive(
+            broker.bootstrap, topics, "triage.decisions", latency_lines, LATENCY_RATE,
+            int(len(latency_lines) * 0.9), "event_id"))
+        immediate = [v for k, v in latencies.items()
+                     if not any((c.get("correlation_id") or "").startswith("hh-")
+                                for c in outputs[k]["cases"])]
+        return Figures("triage worker", done / seconds, percentile(immediate, 0.5),
+                       percentile(immediate, 0.99), peak_rss_mib(worker.pid))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+
+
+def measure_baseline(kind: str, broker: EmbeddedBroker, lines: list[bytes],
+                     latency_lines: list[tuple[str, bytes]]) -> Figures:
+    prefix = f"bench.{kind}"
+    topics = {source: f"{prefix}.{source}" for source in TOPIC_BY_SOURCE}
+    output = f"{prefix}.out"
+    broker.create_topics({**{t: 3 for t in topics.values()}, output: 3})
+    env = {**os.environ, "BENCH_BOOTSTRAP": broker.bootstrap, "BENCH_APP": f"bench-{kind}",
+           "BENCH_PORT": str(free_port())}
+    process = subprocess.Popen([sys.executable, "-m", "bench.baselines", kind,
+                                ",".join(topics.values()), output], env=env,
+                               start_new_session=True)
+    try:
+        # warm up: the group has joined once one message made it through
+        asyncio.run(drive(broker.bootstrap, topics, output,
+                          fresh_ids(lines[:1], f"{kind}-warm"), None, 1, "event_id"))
+        named = fresh_ids(lines, f"{kind}-tp")
+        seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, output, named, None,
+                                          len(named), "event_id"))
+        _, latencies, _ = asyncio.run(drive(broker.bootstrap, topics, output, latency_lines,
+                                            LATENCY_RATE, len(latency_lines), "event_id"))
+        values = list(latencies.values())
+        return Figures(f"bare {kind}", len(named) / seconds, percentile(values, 0.5),
+                       percentile(values, 0.99), peak_rss_mib(process.pid))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+def main() -> int:
+    from triage.simulate import simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp)
+        simulate(corpus, seed=21, events=THROUGHPUT_EVENTS)
+        lines = [x for x in (corpus / "events.jsonl").read_bytes().splitlines() if x.strip()]
+        with EmbeddedBroker(log_path=corpus / "broker.log") as broker:
+            create_topics(broker, partitions=3)
+            results = [
+                measure_worker(broker, corpus, lines,
+                               fresh_ids(lines[:LATENCY_EVENTS], "lat")),
+                measure_baseline("faust", broker, lines, fresh_ids(lines[:LATENCY_EVENTS],
+                                                                    "faust-lat")),
+                measure_baseline("aiokafka", broker, lines,
+                                 fresh_ids(lines[:LATENCY_EVENTS], "aiokafka-lat")),
+            ]
+    print(f"{'system':16} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")
+    for f in results:
+        print(f"{f.name:16} {f.throughput:10,.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} "
+              f"{f.rss_mib:13.1f}")
+    worker, bare_faust = results[0], results[1]
+    print(f"worker / bare faust throughput: {worker.throughput / bare_faust.throughput:.2f} "
+          f"(target ≥ 0.80; and ≥ 2,000 events/s); worker p99 {worker.p99_ms:.0f} ms "
+          f"(target ≤ 250 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
