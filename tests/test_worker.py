@@ -13,6 +13,7 @@ import random
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from tests.world import World, address
 from triage.core import Triage
 from triage.dev import create_topics, start_worker, stop_process, topic_and_key, wait_ready
+from triage.models.events import InvalidEvent, parse_event
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.app import header
@@ -88,6 +90,17 @@ async def consume(bootstrap: str, topic: str, until: object, timeout: float = 90
         await consumer.stop()
 
 
+def closing_event(lines: list[bytes]) -> bytes:
+    """An unrelated event registered two days after the last one: it moves event time past
+    every correlation window, so every household move still open is decided (this is how a test
+    closes the windows; a live worker's wall-clock tick does the same on a quiet stream)."""
+    parsed = (parse_event(line) for line in lines)
+    latest = max(e.registered_at for e in parsed if not isinstance(e, InvalidEvent))
+    return orjson.dumps({"event_id": "close-windows", "source": "atp",
+                         "type": "single_status_changed", "cpr": "0101010101", "single": True,
+                         "registered_at": (latest + timedelta(days=2)).isoformat()})
+
+
 def decided(ids: set[str | None]) -> object:
     return lambda records: ids <= {orjson.loads(v)["event_id"] for _, v, _ in records}
 
@@ -127,6 +140,7 @@ def test_family_moves_split_and_malformed_messages_through_kafka(broker, tmp_pat
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         stop_process(worker)
+    assert worker.returncode == 0  # SIGTERM: a graceful shutdown, not a crash
     decisions = {orjson.loads(v)["event_id"]: orjson.loads(v) for _, v, _ in records}
     assert {decisions[i]["outcome"] for i in ids["together"]} == {"suppressed"}
     assert {decisions[i]["outcome"] for i in ids["split"]} == {"raised"}
@@ -152,8 +166,6 @@ def assert_worker_equals_journal_replay(folder: Path, journal: list, records: li
     expected = []
     for _, value, headers in journal:
         if header(headers, TICK_HEADER) == TICK:
-            from datetime import datetime
-
             out = core.advance(datetime.fromisoformat(value.decode()))
         else:
             out = core.process(value)
@@ -184,8 +196,9 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_only_identical_outputs(bro
 
     simulate(tmp_path, seed=3, events=20_000)
     lines = [line for line in (tmp_path / "events.jsonl").read_bytes().splitlines() if line]
+    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (tmp_path / "labels.jsonl").read_bytes().splitlines()]
-    expected_ids = {label["event_id"] for label in labels}
+    expected_ids = {label["event_id"] for label in labels} | {"close-windows"}
     port = free_port()
     worker = start_worker(broker.bootstrap, tmp_path, port, 3)
     try:
@@ -229,8 +242,9 @@ def test_two_workers_share_the_input_and_decide_as_replay_of_the_journal(broker,
 
     simulate(tmp_path, seed=5, events=3_000)
     lines = [line for line in (tmp_path / "events.jsonl").read_bytes().splitlines() if line]
+    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (tmp_path / "labels.jsonl").read_bytes().splitlines()]
-    expected_ids = {label["event_id"] for label in labels}
+    expected_ids = {label["event_id"] for label in labels} | {"close-windows"}
     ports = [free_port(), free_port()]
     workers = [start_worker(broker.bootstrap, tmp_path, port, 3) for port in ports]
     try:
@@ -263,3 +277,28 @@ def wait_for_balanced_assignment(ports: list[int], timeout: float = 60.0) -> lis
             return assignments
         assert time.monotonic() < deadline, assignments
         time.sleep(0.2)
+
+
+def test_a_quiet_stream_still_closes_a_household_move_by_the_wall_clock(broker, tmp_path):
+    w = World()
+    for name in ("a", "b"):
+        w.person(name, HOME)
+    w.case("C1", "kontanthjaelp", "a")
+    only_one = w.move("a", NEW, at=0)  # b never moves, and nothing else happens
+    write_reference(w, tmp_path)
+    port = free_port()
+    worker = start_worker(broker.bootstrap, tmp_path, port, 3, window="2s", tick="200ms")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", worker)
+        asyncio.run(produce(broker.bootstrap, w.lines()))
+        started = time.monotonic()
+        records = asyncio.run(consume(broker.bootstrap, "triage.decisions",
+                                      decided({only_one}), timeout=30))
+        waited = time.monotonic() - started
+    finally:
+        stop_process(worker)
+    decision = orjson.loads(records[0][1])
+    assert (decision["outcome"], decision["rule"]) == ("raised", "husstand-splittet")
+    assert waited >= 1.0  # it waited for the window, by the wall clock
+    journal = asyncio.run(consume(broker.bootstrap, "triage.routed", lambda r: len(r) >= 2))
+    assert any(header(h, TICK_HEADER) == TICK for _, _, h in journal)

@@ -126,9 +126,12 @@ async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None
         await consumer.stop()
 
 
-def start_worker(bootstrap: str, demo: Path, web_port: int,
-                 partitions: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TRIAGE_BOOTSTRAP": bootstrap,
+def start_worker(bootstrap: str, demo: Path, web_port: int, partitions: int,
+                 **settings: str) -> subprocess.Popen[bytes]:
+    """A ``triage worker`` process on ``demo``'s reference data; ``settings`` are extra
+    ``TRIAGE_…`` variables by lower-case name (``window="2s"``)."""
+    env = {**os.environ, **{f"TRIAGE_{k.upper()}": v for k, v in settings.items()},
+           "TRIAGE_BOOTSTRAP": bootstrap,
            "TRIAGE_PERSONS": str(demo / "persons.jsonl"),
            "TRIAGE_CASES": str(demo / "cases.jsonl"), "TRIAGE_WEB_PORT": str(web_port),
            "TRIAGE_INPUT_PARTITIONS": str(partitions),
