@@ -166,10 +166,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120.
     raise RuntimeError(f"the worker was not ready after {timeout:.0f} s ({url})")
 
 
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Ctrl-C and SIGTERM both stop everything ``triage dev`` started (SIGINT is restored
+    even when a shell started us in the background with it ignored)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in signals:
+        signal.signal(signum, interrupt)
+
+
 def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: int,
             exit_when_done: bool) -> int:
     from triage.simulate import simulate
 
+    _interrupt_on(signal.SIGINT, signal.SIGTERM)
     console = Console()
     if not (demo / "events.jsonl").exists():
         console.print(f"generating a simulated municipality in {demo}/ …")
