@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -302,3 +303,22 @@ def test_a_quiet_stream_still_closes_a_household_move_by_the_wall_clock(broker, 
     assert waited >= 1.0  # it waited for the window, by the wall clock
     journal = asyncio.run(consume(broker.bootstrap, "triage.routed", lambda r: len(r) >= 2))
     assert any(header(h, TICK_HEADER) == TICK for _, _, h in journal)
+
+
+@pytest.mark.slow
+def test_triage_dev_runs_the_whole_embedded_default_and_stops_everything(tmp_path):
+    import subprocess
+    import sys
+
+    port = free_port()
+    run = subprocess.run(
+        [sys.executable, "-m", "triage.cli", "dev", "--dir", str(tmp_path / "demo"),
+         "--events", "2000", "--rate", "5000", "--web-port", str(port), "--exit-when-done"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    labels = (tmp_path / "demo" / "labels.jsonl").read_bytes().splitlines()
+    shown = re.findall(r"decisions\s*│\s*([\d,]+)", run.stdout)
+    assert shown and int(shown[-1].replace(",", "")) == len(labels), run.stdout[-3000:]
+    assert f"http://127.0.0.1:{port}/metrics" in run.stdout
+    with pytest.raises(httpx.HTTPError):  # the worker is gone
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
