@@ -12,8 +12,10 @@ Load it with ``pytest_plugins = ["tests.broker_fixture"]`` in the root ``conftes
     is shared by the whole session and never forgets a topic) and hands out unique consumer
     group ids.
 
-Tansu's consumer-group joins take about half the session timeout, so tests that join a group
-should use :data:`FAST_GROUP_SETTINGS` (or something as short).
+Tansu's consumer-group joins take about half the session timeout and its waiting fetches return
+only at ``fetch_max_wait_ms``, so aiokafka consumers in tests should use
+:data:`triage.stream.broker.FAST_CONSUMER_SETTINGS` (or something as short). A broker left by
+a killed run dies with it (``die_with_parent``); a normal run stops it at session end.
 """
 
 from __future__ import annotations
@@ -21,21 +23,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import pytest
 
 from triage.stream.broker import EmbeddedBroker, TopicSpec
 
-__all__ = ["FAST_GROUP_SETTINGS", "KafkaTopics", "kafka_broker", "kafka_topics"]
-
-#: aiokafka consumer settings that keep group joins (~1 s) and fetch latency short on Tansu.
-FAST_GROUP_SETTINGS: Mapping[str, Any] = {
-    "session_timeout_ms": 2000,
-    "rebalance_timeout_ms": 2000,
-    "heartbeat_interval_ms": 300,
-    "fetch_max_wait_ms": 50,
-}
+__all__ = ["KafkaTopics", "kafka_broker", "kafka_topics"]
 
 
 class KafkaTopics:

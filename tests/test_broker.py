@@ -10,10 +10,12 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -32,7 +34,7 @@ N_MESSAGES = 300
 N_KEYS = 30
 DEADLINE = 30.0  # seconds; generous, the tests normally finish in a few seconds
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def message(i: int) -> tuple[bytes, bytes]:
@@ -41,14 +43,15 @@ def message(i: int) -> tuple[bytes, bytes]:
     return key, json.dumps({"i": i, "key": key.decode()}).encode()
 
 
-async def produce(bootstrap: str, topic: str, n: int) -> None:
+async def produce(bootstrap: str, topic: str, n: int) -> Counter[int]:
+    """Send messages 0..n-1 (batched: linger 5 ms); return how many went to each partition."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         sends = [
             await producer.send(topic, value, key=key) for key, value in map(message, range(n))
         ]
-        await asyncio.gather(*sends)
+        return Counter(metadata.partition for metadata in await asyncio.gather(*sends))
     finally:
         await producer.stop()
 
@@ -174,6 +177,19 @@ async def test_topics_are_created_with_explicit_configs(
     assert configs["retention.bytes"] == "-1"
 
 
+async def test_high_watermarks_count_every_record_in_multi_record_batches(
+    kafka_broker: EmbeddedBroker, kafka_topics: KafkaTopics
+) -> None:
+    # Tansu's ListOffsets(latest) stops at the first record of the last batch; the helper
+    # must not: it reads the high watermark from a fetch response.
+    topic = await kafka_topics.acreate(3)
+    empty = await kafka_topics.acreate(2, label="empty")
+    per_partition = await produce(kafka_broker.bootstrap, topic, N_MESSAGES)
+
+    assert await kafka_broker.ahigh_watermarks(topic) == {p: per_partition[p] for p in range(3)}
+    assert await kafka_broker.ahigh_watermarks(empty) == {0: 0, 1: 0}
+
+
 def test_stop_leaves_no_process_behind(tmp_path: os.PathLike[str]) -> None:
     broker = EmbeddedBroker(log_path=os.path.join(tmp_path, "tansu.log"))
     with broker:
@@ -182,6 +198,7 @@ def test_stop_leaves_no_process_behind(tmp_path: os.PathLike[str]) -> None:
         assert broker.bootstrap == f"127.0.0.1:{broker.port}"
         broker.create_topics({"smoke": 1})
         assert broker.list_topics() == ["smoke"]
+        assert broker.high_watermarks("smoke") == {0: 0}
     assert not broker.running and broker.pid is None
     assert not _alive(pid)
     assert broker.stop() is None  # idempotent
@@ -195,6 +212,31 @@ def test_stop_kills_a_broker_that_ignores_sigterm(tmp_path: os.PathLike[str]) ->
     os.kill(pid, signal.SIGSTOP)  # a stopped process leaves SIGTERM pending
     assert broker.stop() == -signal.SIGKILL
     assert not _alive(pid)
+
+
+def test_a_killed_owner_leaves_no_broker_behind(tmp_path: os.PathLike[str]) -> None:
+    # The owner is SIGKILLed, so neither stop() nor atexit runs: PR_SET_PDEATHSIG must.
+    script = (
+        "import sys, time\n"
+        "from triage.stream.broker import EmbeddedBroker\n"
+        f"broker = EmbeddedBroker(log_path={os.path.join(tmp_path, 'tansu.log')!r}).start()\n"
+        "print(broker.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        broker_pid = int(owner.stdout.readline())
+        assert _alive(broker_pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 5
+    while _alive(broker_pid):
+        if time.monotonic() > deadline:
+            os.kill(broker_pid, signal.SIGKILL)
+            raise AssertionError("broker outlived its SIGKILLed owner")
+        time.sleep(0.02)
 
 
 def _alive(pid: int) -> bool:

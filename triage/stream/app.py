@@ -82,6 +82,7 @@ class TriageWorker:
         self._fresh: CaseIndex | None = self._load_reference()  # fail fast on bad reference
         self.deciders: dict[int, RoutedDecider] = {}
         self.ready = False
+        self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
         self.app = self._build_app()
 
     # --- the app ----------------------------------------------------------------------------
@@ -188,16 +189,37 @@ class TriageWorker:
         cases, self._fresh = self._fresh or self._load_reference(), None
         return RoutedDecider(Triage(cases, self.ruleset, window=self.settings.window))
 
-    async def _apply(
-        self, partition: int, offset: int, value: bytes, is_tick: bool
-    ) -> Outputs | None:
+    async def _apply(self, partition: int, offset: int, value: bytes,
+                     is_tick: bool) -> Outputs | None:
+        """Apply one journal record, catching up first when records before it were never
+        applied here. Only what the group had *committed* is rebuilt silently; anything after
+        that is decided with its outputs written (at worst a repeat, never a loss)."""
         decider = self.deciders.get(partition)
-        if decider is None or offset > decider.next_offset:
-            decider = await self._rebuild(partition, offset)  # new here, or lost track
-        out = decider.apply(offset, value, is_tick)
-        if out is None:
+        if decider is None:
+            committed = self._committed(partition)
+            silent = min(offset, committed) if committed is not None else offset
+            decider = await self._rebuild(partition, silent)
+        out = Outputs()
+        if offset > decider.next_offset:
+            for record in await read_journal(self.settings.bootstrap, partition, offset,
+                                             self._fetch_wait_ms, start=decider.next_offset):
+                caught_up = decider.apply(*record)
+                if caught_up is not None:
+                    out.extend(caught_up)
+        applied = decider.apply(offset, value, is_tick)
+        if applied is None:
             self.metrics.skipped.inc()
+        else:
+            out.extend(applied)
         return out
+
+    def _committed(self, partition: int) -> int | None:
+        """The journal offset the consumer group last committed for ``partition``, if known."""
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        for tp, value in list(committed.items()):
+            if tp.topic == ROUTED_TOPIC and tp.partition == partition and value is not None:
+                return int(value)
+        return None
 
     async def _rebuild(self, partition: int, upto: int) -> RoutedDecider:
         """A fresh core brought to journal offset ``upto`` by replaying the records before it
@@ -205,17 +227,11 @@ class TriageWorker:
         started = time.monotonic()
         decider = self._new_decider()
         if upto > 0:
-            records = await read_journal(
-                self.settings.bootstrap,
-                partition,
-                upto,
-                int(self.settings.fetch_wait.total_seconds() * 1000),
-            )
-            decider.rebuild(records)
+            decider.rebuild(await read_journal(self.settings.bootstrap, partition, upto,
+                                               self._fetch_wait_ms))
         if decider.next_offset != upto:
-            raise RuntimeError(
-                f"journal partition {partition}: rebuilt to {decider.next_offset}, expected {upto}"
-            )
+            raise RuntimeError(f"journal partition {partition}: rebuilt to "
+                               f"{decider.next_offset}, expected {upto}")
         self.deciders[partition] = decider
         gc.freeze()  # the register and cases live as long as the worker: keep them out of
         # every full collection, whose pauses would otherwise show in the p99 latency
@@ -228,23 +244,20 @@ class TriageWorker:
         self.metrics.open_moves.set(sum(len(d.core.households) for d in self.deciders.values()))
 
 
-async def read_journal(
-    bootstrap: str, partition: int, upto: int, fetch_wait_ms: int
-) -> list[tuple[int, bytes, bool]]:
-    """Records ``[0, upto)`` of a ``triage.routed`` partition, in offset order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=fetch_wait_ms,
-        auto_offset_reset="earliest",
-    )
+async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms: int,
+                       start: int = 0) -> list[tuple[int, bytes, bool]]:
+    """Records ``[start, upto)`` of a ``triage.routed`` partition, in offset order."""
+    records: list[tuple[int, bytes, bool]] = []
+    if upto <= start:
+        return records
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         tp = TopicPartition(ROUTED_TOPIC, partition)
         consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        records: list[tuple[int, bytes, bool]] = []
+        consumer.seek(tp, start)
         deadline = time.monotonic() + 300
         while not records or records[-1][0] < upto - 1:
             if time.monotonic() > deadline:
@@ -253,9 +266,8 @@ async def read_journal(
             for message in batch.get(tp, []):
                 if message.offset >= upto:
                     break
-                records.append(
-                    (message.offset, message.value, header(message.headers, TICK_HEADER) == TICK)
-                )
+                records.append((message.offset, message.value,
+                                header(message.headers, TICK_HEADER) == TICK))
         return records
     finally:
         await consumer.stop()

@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import importlib.resources
 import os
 import secrets
@@ -59,6 +60,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -204,8 +206,10 @@ async def fetch_high_watermarks(
     response arrives within ``timeout`` seconds.
     """
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition as _TP
 
-    tps = list(dict.fromkeys(partitions))
+    # Accept any (topic, partition) named tuple, e.g. faust's TP; aiokafka insists on its own.
+    tps = list(dict.fromkeys(_TP(tp.topic, tp.partition) for tp in partitions))
     if not tps:
         return {}
     consumer = AIOKafkaConsumer(
@@ -246,6 +250,26 @@ def _listening(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux only).
+
+    Without it a broker outlives a test run or CLI that is SIGKILLed (no ``atexit``). The libc
+    handle is resolved here, in the parent, so the child only makes one ``prctl`` call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+    return hook
 
 
 def _run_blocking(factory: Callable[[], Awaitable[_T]]) -> _T:
@@ -289,11 +313,13 @@ class EmbeddedBroker:
     request that advertises the expected address. :attr:`bootstrap` is then the
     ``"127.0.0.1:PORT"`` string to give clients. :meth:`stop` terminates the process by its id
     (SIGTERM, then SIGKILL after ``stop_timeout``); it also runs at interpreter exit if the
-    owner forgot.
+    owner forgot, and on Linux the kernel stops the broker if the owner is killed outright
+    (``die_with_parent``).
 
     Every blocking method has an ``a``-prefixed coroutine twin (``astart``, ``acreate_topics``,
-    ``alist_topics``, ``astop``) for use inside an event loop. The sync methods also work when
-    a loop is running (they then do their Kafka I/O on a helper thread).
+    ``alist_topics``, ``ahigh_watermarks``, ``astop``) for use inside an event loop. The sync
+    methods also work while a loop is running (they then do their Kafka I/O on a helper
+    thread).
 
     Parameters:
         port: Fixed port, or ``None`` to pick a free one (retried if another process grabs it
@@ -306,6 +332,10 @@ class EmbeddedBroker:
             so that another broker already on the port is never mistaken for this one.
         start_timeout: Seconds to wait for the broker to answer metadata.
         stop_timeout: Seconds to wait after SIGTERM before SIGKILL.
+        die_with_parent: On Linux, have the kernel SIGTERM the broker when the *thread* that
+            started it exits (``PR_SET_PDEATHSIG``), so a killed test run or CLI leaves no
+            broker behind. Start the broker from the main thread or the event-loop thread,
+            not from a short-lived thread, or pass ``False``.
     """
 
     def __init__(
@@ -318,6 +348,7 @@ class EmbeddedBroker:
         cluster_id: str | None = None,
         start_timeout: float = 15.0,
         stop_timeout: float = 5.0,
+        die_with_parent: bool = True,
     ) -> None:
         self._fixed_port = port
         self._port: int | None = port
@@ -327,6 +358,7 @@ class EmbeddedBroker:
         self.cluster_id = cluster_id or f"triage-embedded-{secrets.token_hex(4)}"
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.die_with_parent = die_with_parent
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_offset = 0  # where this run's output starts in the log file
@@ -593,6 +625,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # own session and process group: pgid == pid
+            preexec_fn=_die_with_parent_hook() if self.die_with_parent else None,
         )
         self._finalizer = weakref.finalize(self, _terminate, self._proc, self.stop_timeout)
 

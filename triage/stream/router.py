@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from mode import Service
 
 from triage.stream.settings import INPUT_TOPICS, ROUTED_TOPIC, WorkerSettings
@@ -30,6 +31,7 @@ class Router(Service):
         self.key = settings.municipality.encode()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.partition = 0
         self.routed = 0
 
     async def on_start(self) -> None:
@@ -43,6 +45,10 @@ class Router(Service):
             heartbeat_interval_ms=max(100, session_ms // 6))
         self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=1, acks="all")
         await self.producer.start()
+        partitions = sorted(await self.producer.partitions_for(ROUTED_TOPIC))
+        # the partition a keyed send would pick, computed once: records are appended in
+        # batches to that partition rather than hashed one by one
+        self.partition = DefaultPartitioner()(self.key, partitions, partitions)
         await self.consumer.start()
 
     async def on_stop(self) -> None:
@@ -61,12 +67,20 @@ class Router(Service):
         assert self.consumer is not None and self.producer is not None
         consumer, producer = self.consumer, self.producer
         while not self.should_stop:
-            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
-            if not batch:
+            fetched = await consumer.getmany(timeout_ms=100, max_records=2000)
+            if not fetched:
                 continue
-            for messages in batch.values():
+            sent = []
+            batch = producer.create_batch()
+            for messages in fetched.values():
                 for message in messages:
-                    await producer.send(ROUTED_TOPIC, value=message.value, key=self.key)
+                    if batch.append(key=self.key, value=message.value, timestamp=None) is None:
+                        sent.append(await producer.send_batch(batch, ROUTED_TOPIC,
+                                                              partition=self.partition))
+                        batch = producer.create_batch()
+                        batch.append(key=self.key, value=message.value, timestamp=None)
                     self.routed += 1
-            await producer.flush()
+            sent.append(await producer.send_batch(batch, ROUTED_TOPIC, partition=self.partition))
+            for delivery in sent:
+                await delivery  # on the journal before the input offsets are committed
             await consumer.commit()
