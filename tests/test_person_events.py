@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.world import World, address
+from triage.models.events import parse_event
 
 HOME = address("home")
 
@@ -206,3 +207,25 @@ def test_cpr_number_change_in_the_middle_of_a_household_move():
                      "registered_at": w.events[-1]["registered_at"]})
     result = w.run()
     assert {result.outcome(i) for i in [*first, "mor-moves"]} == {"suppressed"}
+
+
+def test_a_failed_lookup_raises_for_every_known_case_and_never_suppresses():
+    w = couple()
+    move = w.move("barn", address("new"), at=0)  # would wait for the household, or be split
+    triage = w.triage()
+    out = triage.decide(parse_event(w.lines()[0]), unavailable="sagssystemet svarede ikke")
+    decision = out.decisions[0]
+    assert (decision.event_id, decision.outcome, decision.rule) == (
+        move, "raised", "could-not-check")
+    assert "kunne ikke kontrolleres (sagssystemet svarede ikke)" in decision.reason
+    assert [t.title for t in out.tasks] == ["Hændelse kunne ikke kontrolleres — manuel vurdering"]
+    assert triage.register.address_id_of(w.cpr("barn")) == address("new")["address_id"]
+
+
+def test_a_failed_lookup_about_someone_without_known_cases_is_still_raised():
+    w = couple()
+    w.atp("fremmed", "income_reported", at=0, amount=1.0, income_type="wage",
+          period="2025-01")
+    out = w.triage().decide(parse_event(w.lines()[0]), unavailable="timeout")
+    assert (out.decisions[0].outcome, out.decisions[0].rule, out.tasks) == (
+        "raised", "could-not-check", [])

@@ -70,6 +70,17 @@ UNCLASSIFIED = Rule(
 NO_AFFECTED_CASE = Rule(
     id="no-affected-case", matchers=(), score=0.0,
     reason="Hændelsen berører ingen aktiv sag.", title="Ingen aktiv sag berørt")
+COULD_NOT_CHECK_TITLE = "Hændelse kunne ikke kontrolleres — manuel vurdering"
+
+
+def could_not_check(reason: str) -> Rule:
+    """The built-in verdict when a lookup the decision needs has failed: raise, never guess
+    (DOMAIN.md, "When the service cannot know")."""
+    return Rule(id="could-not-check", matchers=(), score=1.0,
+                reason=f"Hændelsen kunne ikke kontrolleres ({reason}); den skal vurderes manuelt.",
+                title=COULD_NOT_CHECK_TITLE)
+
+
 INVALID = Rule(
     id="invalid", matchers=(), score=0.0,
     reason="Hændelsen er ugyldig og er lagt i dead-letter.", title="Ugyldig hændelse")
@@ -157,7 +168,10 @@ class Triage:
         """Parse one message or line and decide it."""
         return self.decide(parse_event(raw))
 
-    def decide(self, event: Event | InvalidEvent) -> Outputs:
+    def decide(self, event: Event | InvalidEvent, *, unavailable: str | None = None) -> Outputs:
+        """Decide one event. ``unavailable`` says that a lookup the decision needs (the case
+        system, a registry) failed, and why: every case the service knows the event touches is
+        then raised as "could not be checked" — and the event too when it knows of none."""
         out = Outputs()
         if isinstance(event, InvalidEvent):
             if event.event_id is None or self._first_time(event.event_id, self.watermark):
@@ -169,10 +183,11 @@ class Triage:
         self._advance(at, out)
         if not self._first_time(event.event_id, at):
             return out
-        judgements = self._judge(event, at)
+        fallback = could_not_check(unavailable) if unavailable is not None else None
+        judgements = self._judge(event, at, fallback)
         self._apply(event)
         if not judgements:  # most events: no case touched, nothing to correlate
-            out.decisions.append(self._decision(event, [], self.clock().isoformat()))
+            out.decisions.append(self._decision(event, [], self.clock().isoformat(), fallback))
             out.kinds.append(f"{event.source}/{event.type}")
             return out
         ready: list[tuple[Event, list[_Judgement]]] = []
@@ -232,7 +247,7 @@ class Triage:
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _judge(self, event: Event, at: float) -> list[_Judgement]:
+    def _judge(self, event: Event, at: float, fallback: Rule | None = None) -> list[_Judgement]:
         subject = subject_of(event, self.register)
         touched = touched_cases(event, subject, self.cases)
         if isinstance(event, AddressChanged) and subject is not None:
@@ -244,6 +259,9 @@ class Triage:
         if not touched:
             return []
         base = event_facts(event)
+        if fallback is not None:  # nothing to judge with: raise for every known case
+            return [_Judgement(case, case_facts(event, subject, case, self.cases, base), None,
+                               None, fallback) for case in touched]
         rules = self.ruleset.for_type(event.type) if not isinstance(event, UnknownEvent) else ()
         judgements = []
         for case in touched:
@@ -433,9 +451,11 @@ class Triage:
         tasked.add(case_id)
         return False
 
-    def _decision(self, event: Event, verdicts: list[CaseVerdict], now: str) -> Decision:
+    def _decision(self, event: Event, verdicts: list[CaseVerdict], now: str,
+                  fallback: Rule | None = None) -> Decision:
         if not verdicts:
-            rule = UNCLASSIFIED if isinstance(event, UnknownEvent) else NO_AFFECTED_CASE
+            rule = fallback or (UNCLASSIFIED if isinstance(event, UnknownEvent)
+                                else NO_AFFECTED_CASE)
             return Decision(event_id=event.event_id,
                             outcome="raised" if self.ruleset.raises(rule.score) else "suppressed",
                             score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
