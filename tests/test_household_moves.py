@@ -252,3 +252,18 @@ def test_group_of_two_cases_in_one_household_each_get_their_own_verdict():
     for eid in ids:
         assert [(v.case_id, v.outcome) for v in result.by_id(eid).cases] == [
             ("CA", "suppressed"), ("CB", "suppressed")]
+
+
+def test_a_case_replaced_by_fresher_data_is_found_by_its_new_members_only():
+    from triage.models import CaseRecord
+
+    w = family()
+    triage = w.triage()
+    fresh = CaseRecord.model_validate({
+        "case_id": "C1", "benefit": "sygedagpenge", "municipality_code": "0561",
+        "unit": "borgerservice", "members": [{"cpr": w.cpr("far"), "role": "applicant"}]})
+    triage.cases.upsert(fresh)
+    assert [c.case_id for c in triage.cases.of_member(w.cpr("far"))] == ["C1"]
+    assert triage.cases.of_member(w.cpr("mor")) == []
+    assert [c.benefit for c in triage.cases.at_home(HOME["address_id"])] == ["sygedagpenge"]
+    assert len(triage.cases) == 1

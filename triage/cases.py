@@ -51,6 +51,20 @@ class CaseIndex:
             if role == "applicant":
                 self._by_applicant.setdefault(cpr, []).append(case)
 
+    def upsert(self, record: CaseRecord) -> None:
+        """Add a case or replace what is known of it (members may have changed), e.g. from a
+        fresh case-system lookup."""
+        old = self._cases.pop(record.case_id, None)
+        if old is not None:
+            for cpr, role in old.members.items():
+                ids = self._by_member.get(cpr, [])
+                if record.case_id in ids:
+                    ids.remove(record.case_id)
+                if role == "applicant":
+                    self._by_applicant[cpr] = [c for c in self._by_applicant.get(cpr, [])
+                                               if c.case_id != record.case_id]
+        self.add(record)
+
     def __len__(self) -> int:
         return len(self._cases)
 
