@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--exit-when-done", action="store_true",
                     help="stop once every event is decided (default: run until Ctrl-C)")
 
+    ingest = sub.add_parser("ingest", help="turn registry files into canonical events")
+    ingest_formats = ingest.add_subparsers(dest="ingest_command", required=True,
+                                           metavar="FORMAT")
+    extract = ingest_formats.add_parser("cpr-extract",
+                                help="CPR fixed-width change extract (P12170) → cpr.events")
+    extract.add_argument("file", type=Path)
+    target = extract.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write canonical events as JSON Lines")
+    target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to cpr.events")
+    extract.add_argument("--allow-trimmed", action="store_true",
+                         help="accept lines whose trailing spaces were trimmed")
+
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
     return parser
@@ -88,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "ingest":
+            return _ingest(args)
         if args.command == "dev":
             from triage.dev import run_dev
 
@@ -138,6 +152,18 @@ def _simulate(args: argparse.Namespace) -> int:
         raise UsageError("--events must be at least 1")
     summary = simulate(args.outdir, seed=args.seed, events=args.events)
     cli_output.print_simulation(summary, args.outdir)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from connectors.cpr import ingest_cpr_extract
+
+    if not args.file.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    summary = ingest_cpr_extract(args.file, out=args.out, bootstrap=args.kafka,
+                                 allow_trimmed=args.allow_trimmed)
+    for line in summary.lines():
+        print(line, file=sys.stderr if line.startswith("error") else sys.stdout)
     return 0
 
 
