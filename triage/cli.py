@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--exit-when-done", action="store_true",
                     help="stop once every event is decided (default: run until Ctrl-C)")
 
+    cs = sub.add_parser("casesystem", help="the reference case system (demo and tests)")
+    cs_commands = cs.add_subparsers(dest="casesystem_command", required=True,
+                                    metavar="SUBCOMMAND")
+    serve = cs_commands.add_parser("serve", help="serve the case-system API over HTTP")
+    serve.add_argument("--cases", type=Path, required=True, metavar="CASES.jsonl")
+    serve.add_argument("--udk", type=Path, metavar="UDK.jsonl",
+                       help="the § 8 benefit register: {cpr, benefits, income} per line")
+    serve.add_argument("--tasks", type=Path, metavar="TASKS.jsonl",
+                       help="append every task received to this file")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
     ingest = sub.add_parser("ingest", help="turn registry files into canonical events")
     ingest_formats = ingest.add_subparsers(dest="ingest_command", required=True,
                                            metavar="FORMAT")
@@ -102,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "casesystem":
+            from connectors.casesystem.server import run_reference_server
+
+            for path in (args.cases, args.udk):
+                if path is not None and not path.is_file():
+                    raise UsageError(f"{path}: no such file")
+            run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
+            return 0
         if args.command == "dev":
             from triage.dev import run_dev
 

@@ -132,10 +132,11 @@ def start_worker(bootstrap: str, demo: Path, web_port: int, partitions: int,
     ``TRIAGE_…`` variables by lower-case name (``window="2s"``)."""
     env = {**os.environ, **{f"TRIAGE_{k.upper()}": v for k, v in settings.items()},
            "TRIAGE_BOOTSTRAP": bootstrap,
-           "TRIAGE_PERSONS": str(demo / "persons.jsonl"),
-           "TRIAGE_CASES": str(demo / "cases.jsonl"), "TRIAGE_WEB_PORT": str(web_port),
+           "TRIAGE_PERSONS": str(demo / "persons.jsonl"), "TRIAGE_WEB_PORT": str(web_port),
            "TRIAGE_INPUT_PARTITIONS": str(partitions),
            "TRIAGE_DATA_DIR": str(demo / "worker-data")}
+    if "casesystem_url" not in settings:
+        env["TRIAGE_CASES"] = str(demo / "cases.jsonl")
     log = (demo / "worker.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "triage.cli", "worker"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

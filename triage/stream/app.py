@@ -25,9 +25,9 @@ deterministic, so a repeat is byte-for-byte the same decision or task).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -35,11 +35,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
 from triage.cases import CaseIndex
 from triage.core import Outputs, Triage
+from triage.models.events import Event, InvalidEvent, parse_event
+from triage.models.reference import CaseRecord, PersonRecord
+from triage.register import Register
 from triage.rules import load_ruleset
-from triage.snapshot import load_reference
+from triage.snapshot import load_reference, read_records
 from triage.stream.decider import TICK, TICK_HEADER, RoutedDecider
+from triage.stream.delivery import TaskDelivery
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import ROUTED_TOPIC, WorkerSettings
@@ -76,9 +81,9 @@ class TriageWorker:
         self.settings = settings
         self.metrics = WorkerMetrics()
         self.ruleset = load_ruleset(settings.rules)
-        self._load_reference: Callable[[], CaseIndex] = lambda: load_reference(
-            settings.persons, settings.cases
-        )
+        self.client: CaseSystemClient | None = None
+        if settings.casesystem_url:
+            self.client = CaseSystemClient(settings.casesystem_url)
         self._fresh: CaseIndex | None = self._load_reference()  # fail fast on bad reference
         self.deciders: dict[int, RoutedDecider] = {}
         self.ready = False
@@ -119,6 +124,9 @@ class TriageWorker:
         )
         self.router = Router(s, loop=app.loop, beacon=app.beacon)
         app.service(self.router)  # type: ignore[arg-type]  # an instance is accepted too
+        if self.client is not None:
+            app.service(TaskDelivery(s, self.client, self.metrics,  # type: ignore[arg-type]
+                                     loop=app.loop, beacon=app.beacon))
         routed = app.topic(ROUTED_TOPIC, partitions=1, **RAW)
         decisions = app.topic("triage.decisions", **RAW)
         tasks = app.topic("triage.tasks", **RAW)
@@ -206,12 +214,47 @@ class TriageWorker:
                 caught_up = decider.apply(*record)
                 if caught_up is not None:
                     out.extend(caught_up)
-        applied = decider.apply(offset, value, is_tick)
+        parsed: Event | None = None
+        unavailable: str | None = None
+        if self.client is not None and not is_tick and offset == decider.next_offset:
+            candidate = parse_event(value)
+            if not isinstance(candidate, InvalidEvent):
+                parsed = candidate
+                unavailable = await self._refresh_cases(decider, parsed)
+        applied = decider.apply(offset, value, is_tick, event=parsed, unavailable=unavailable)
         if applied is None:
             self.metrics.skipped.inc()
         else:
             out.extend(applied)
         return out
+
+    async def _refresh_cases(self, decider: RoutedDecider, event: Event) -> str | None:
+        """Fresh case data for the event's persons from the case system, into the core's case
+        index; the reason when the case system could not be asked."""
+        assert self.client is not None
+        try:
+            for cpr in event.persons:
+                for record in await self.client.cases_for(cpr):
+                    decider.core.cases.upsert(record)
+        except LookupUnavailable as exc:
+            self.metrics.lookup_failures.inc()
+            return str(exc)
+        return None
+
+    def _load_reference(self) -> CaseIndex:
+        """The register from the persons file; cases from the cases file or, when the case
+        system is configured, from the case system (all active cases)."""
+        s = self.settings
+        if s.cases is not None:
+            return load_reference(s.persons, s.cases)
+        register = Register(read_records(s.persons, PersonRecord))
+
+        async def all_cases() -> list[CaseRecord]:
+            assert s.casesystem_url is not None
+            async with CaseSystemClient(s.casesystem_url) as client:
+                return await client.all_cases()
+
+        return CaseIndex(register, asyncio.run(all_cases()))
 
     def _committed(self, partition: int) -> int | None:
         """The journal offset the consumer group last committed for ``partition``, if known."""

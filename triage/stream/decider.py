@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from triage.core import Outputs, Triage
+from triage.models.events import Event
 
 TICK_HEADER = "triage-kind"
 TICK = b"tick"
@@ -39,8 +40,11 @@ class RoutedDecider:
         self._wall = wall
         self._wall_at_watermark = wall()
 
-    def apply(self, offset: int, value: bytes, is_tick: bool) -> Outputs | None:
-        """Apply one journal record. None when the record was already applied."""
+    def apply(self, offset: int, value: bytes, is_tick: bool, *, event: Event | None = None,
+              unavailable: str | None = None) -> Outputs | None:
+        """Apply one journal record. None when the record was already applied. ``event`` is
+        the record already parsed (by an adapter that enriched it first), ``unavailable`` why
+        a lookup for it failed."""
         if offset < self.next_offset:
             return None
         if offset > self.next_offset:
@@ -49,6 +53,8 @@ class RoutedDecider:
         before = self.core.watermark
         if is_tick:
             out = self.core.advance(datetime.fromisoformat(value.decode()))
+        elif event is not None:
+            out = self.core.decide(event, unavailable=unavailable)
         else:
             out = self.core.process(value)
         if self.core.watermark != before:

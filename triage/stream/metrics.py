@@ -48,6 +48,13 @@ class WorkerMetrics:
         self.rebuild_seconds = Histogram(
             "triage_rebuild_seconds", "Time to rebuild state from the journal.", registry=r
         )
+        self.lookup_failures = Counter(
+            "triage_lookup_failures_total",
+            "Events raised as could-not-check because a case-system lookup failed.",
+            registry=r)
+        self.delivered = Counter("triage_task_deliveries_total",
+                                 "Task deliveries to the case system, by outcome.", ["outcome"],
+                                 registry=r)
         self.waiting = Gauge(
             "triage_waiting_events", "Events whose decision waits for a household move.", registry=r
         )

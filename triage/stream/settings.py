@@ -8,7 +8,9 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
 ``TRIAGE_BOOTSTRAP``        Kafka bootstrap servers (default ``127.0.0.1:9092``)
 ``TRIAGE_APP_ID``           consumer group and prefix of internal topics (default ``triage``)
 ``TRIAGE_PERSONS``          persons snapshot, JSON Lines (required)
-``TRIAGE_CASES``            active cases, JSON Lines (required)
+``TRIAGE_CASES``            active cases, JSON Lines (required unless the case system is used)
+``TRIAGE_CASESYSTEM_URL``   the case system's API (e.g. ``http://127.0.0.1:8080``): cases are
+                            loaded and looked up there, and raised tasks delivered there
 ``TRIAGE_RULES``            rule file (default: the shipped ``rules/default.yaml``)
 ``TRIAGE_WINDOW``           household correlation window (default ``24h``)
 ``TRIAGE_MUNICIPALITY``     the municipality this deployment serves: the routing key (``0561``)
@@ -31,7 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
@@ -50,7 +52,8 @@ class WorkerSettings(BaseSettings):
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "triage"
     persons: Path
-    cases: Path
+    cases: Path | None = None
+    casesystem_url: str | None = None
     rules: Path = DEFAULT_RULES
     window: timedelta = timedelta(hours=24)
     municipality: str = "0561"
@@ -68,6 +71,12 @@ class WorkerSettings(BaseSettings):
         if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
             return timedelta(milliseconds=int(value[:-2]))
         return parse_window(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _cases_from_somewhere(self) -> WorkerSettings:
+        if self.cases is None and self.casesystem_url is None:
+            raise ValueError("set TRIAGE_CASES (a cases file) or TRIAGE_CASESYSTEM_URL")
+        return self
 
     @field_validator("municipality", mode="before")
     @classmethod

@@ -1,0 +1,380 @@
+"""A reference municipal case system: a real HTTP server implementing ``openapi.yaml``.
+
+It serves the active cases of a cases JSON Lines file (CONTRACT.md "Reference data") and the UDK
+§ 8 records of an optional JSON Lines file (one ``{"cpr", "benefits", "income"}`` per line), and
+records every task it receives — in memory, and appended to a JSON Lines file when given.
+
+For tests and the demo::
+
+    server = ReferenceCaseSystem("cases.jsonl", udk_path="udk.jsonl", port=0)
+    await server.start()          # binds a free port; server.url is "http://127.0.0.1:NNNNN"
+    server.faults.delay = 2.0     # answer every request 2 s late
+    server.faults.fail = True     # answer every request 503
+    server.faults.flap = True     # answer every other request 503 (the first one fails)
+    await server.stop()           # server down; start() again binds the same port
+    server.request_count          # requests that reached the server, faults included
+
+From the command line, :func:`run_reference_server` blocks until SIGINT or SIGTERM.
+
+No access log is written: request lines carry CPR numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from triage import cprnumber
+from triage.models.address import Cpr
+from triage.models.events import AtpBenefit
+from triage.models.reference import CaseRecord
+from triage.models.wire import TaskRecord
+
+__all__ = ["Faults", "ReferenceCaseSystem", "run_reference_server", "serve_forever"]
+
+DEFAULT_PAGE_LIMIT = 500
+MAX_PAGE_LIMIT = 1000
+PROBLEM = "application/problem+json"
+
+
+# --- the UDK record --------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class UdkBenefit(_Strict):
+    benefit: AtpBenefit
+    amount: float
+    period_from: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    period_to: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class UdkIncome(_Strict):
+    amount: float
+    income_type: Literal["wage", "pension", "benefit", "other"]
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class UdkPerson(_Strict):
+    cpr: Cpr
+    benefits: list[UdkBenefit] = Field(default_factory=list)
+    income: list[UdkIncome] = Field(default_factory=list)
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    """Failure simulation. Every request (health included) passes through these, in order:
+    ``delay`` seconds late, then 503 if ``fail``, or if ``flap`` and it is an odd-numbered
+    request since flapping began (the first fails, the second succeeds, …)."""
+
+    delay: float = 0.0
+    fail: bool = False
+    flap: bool = False
+    status: int = 503
+    _flap_count: int = field(default=0, repr=False)
+
+    def reset(self) -> None:
+        self.delay, self.fail, self.flap, self._flap_count = 0.0, False, False, 0
+
+    def should_fail(self) -> bool:
+        if self.fail:
+            return True
+        if self.flap:
+            self._flap_count += 1
+            return self._flap_count % 2 == 1
+        self._flap_count = 0
+        return False
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def _problem(status: int, title: str, detail: str) -> web.Response:
+    """RFC 9457 problem details. Callers never put a CPR number in ``detail``."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return web.Response(body=orjson.dumps(body), status=status, content_type=PROBLEM)
+
+
+def _read_jsonl(path: Path) -> list[bytes]:
+    with path.open("rb") as fh:
+        return [line for line in (raw.strip() for raw in fh) if line]
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    """Field names and reasons only — never the input values."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts[:5])
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class ReferenceCaseSystem:
+    """The reference case system, started and stopped from a running event loop."""
+
+    def __init__(
+        self,
+        cases_path: str | Path,
+        udk_path: str | Path | None = None,
+        tasks_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.faults = Faults()
+        self.request_count = 0
+        self.requests: list[tuple[str, str]] = []  # (method, route template): paths hold CPRs
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self._tasks_path = Path(tasks_path) if tasks_path is not None else None
+        self.cases: list[dict[str, Any]] = []
+        self._cases_by_cpr: dict[str, list[dict[str, Any]]] = {}
+        self.udk: dict[str, dict[str, Any]] = {}
+        self._runner: web.AppRunner | None = None
+        self._load_cases(Path(cases_path))
+        if udk_path is not None:
+            self._load_udk(Path(udk_path))
+
+    # -- data
+
+    def _load_cases(self, path: Path) -> None:
+        for number, line in enumerate(_read_jsonl(path), start=1):
+            try:
+                case = CaseRecord.model_validate_json(line)
+            except ValidationError as exc:
+                raise ValueError(f"{path}, line {number}: {_validation_summary(exc)}") from None
+            self.add_case(case.model_dump(mode="json"))
+
+    def _load_udk(self, path: Path) -> None:
+        for number, line in enumerate(_read_jsonl(path), start=1):
+            try:
+                person = UdkPerson.model_validate_json(line)
+            except ValidationError as exc:
+                raise ValueError(f"{path}, line {number}: {_validation_summary(exc)}") from None
+            self.udk[person.cpr] = person.model_dump(mode="json")
+
+    def add_case(self, case: dict[str, Any]) -> None:
+        """Add one active case (already in wire form)."""
+        self.cases.append(case)
+        for cpr in dict.fromkeys(m["cpr"] for m in case["members"]):
+            self._cases_by_cpr.setdefault(cpr, []).append(case)
+
+    # -- lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults_middleware])
+        app.router.add_get("/v1/health", self._health)
+        app.router.add_get("/v1/cases", self._cases)
+        app.router.add_put("/v1/tasks/{task_id}", self._put_task)
+        app.router.add_get("/v1/tasks", self._list_tasks)
+        app.router.add_get("/v1/udk/persons/{cpr}", self._udk_person)
+        return app
+
+    async def start(self) -> None:
+        """Listen on ``host:port``; on a first start with port 0 a free port is chosen and kept,
+        so a later ``start()`` after ``stop()`` comes back on the same port."""
+        if self._runner is not None:
+            return
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        # handler_cancellation: a client that gave up (timeout) cancels its slow handler, so a
+        # delayed request never holds up stop().
+        runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True,
+                               shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections (the server is down). Data is kept."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> ReferenceCaseSystem:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- middleware
+
+    @web.middleware
+    async def _faults_middleware(
+        self, request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        self.request_count += 1
+        resource = request.match_info.route.resource
+        self.requests.append((request.method, resource.canonical if resource else "<no route>"))
+        if self.faults.delay > 0:
+            await asyncio.sleep(self.faults.delay)
+        if self.faults.should_fail():
+            return _problem(self.faults.status, "Service Unavailable",
+                            "the case system is temporarily unavailable (simulated)")
+        return await handler(request)
+
+    # -- handlers
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok", "cases": len(self.cases), "tasks": len(self.tasks)})
+
+    async def _cases(self, request: web.Request) -> web.Response:
+        query = request.query
+        if "cpr" in query:
+            try:
+                cpr = cprnumber.validate(query["cpr"])
+            except cprnumber.InvalidCpr as exc:
+                return _problem(400, "Bad Request", f"cpr: {exc}")
+            return _json({"cases": self._cases_by_cpr.get(cpr, []), "next_page_token": None})
+        try:
+            offset = int(query.get("page_token", "0"))
+            if offset < 0 or str(offset) != query.get("page_token", "0"):
+                raise ValueError
+        except ValueError:
+            return _problem(400, "Bad Request", "page_token: not a token this server issued")
+        try:
+            limit = int(query.get("limit", str(DEFAULT_PAGE_LIMIT)))
+            if not 1 <= limit <= MAX_PAGE_LIMIT:
+                raise ValueError
+        except ValueError:
+            return _problem(400, "Bad Request", f"limit: must be an integer 1..{MAX_PAGE_LIMIT}")
+        page = self.cases[offset:offset + limit]
+        end = offset + len(page)
+        next_token = str(end) if end < len(self.cases) else None
+        return _json({"cases": page, "next_page_token": next_token})
+
+    async def _put_task(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["task_id"]
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return _problem(422, "Unprocessable Content", "body: not JSON")
+        if not isinstance(body, dict):
+            return _problem(422, "Unprocessable Content", "body: not a JSON object")
+        try:
+            task = TaskRecord.model_validate(body)
+        except ValidationError as exc:
+            return _problem(422, "Unprocessable Content", _validation_summary(exc))
+        if task.task_id != task_id:
+            return _problem(422, "Unprocessable Content",
+                            "task_id: the body's task_id differs from the path's")
+        existing = self.tasks.get(task_id)
+        if existing is not None:
+            if existing["case_id"] != task.case_id:
+                return _problem(409, "Conflict",
+                                "task_id: already received for a different case_id")
+            return _json(existing, status=200)
+        record = task.model_dump(mode="json")
+        self.tasks[task_id] = record
+        if self._tasks_path is not None:
+            with self._tasks_path.open("ab") as fh:
+                fh.write(orjson.dumps(record) + b"\n")
+        return _json(record, status=201, headers={"Location": f"/v1/tasks/{task_id}"})
+
+    async def _list_tasks(self, request: web.Request) -> web.Response:
+        return _json({"tasks": list(self.tasks.values())})
+
+    async def _udk_person(self, request: web.Request) -> web.Response:
+        try:
+            cpr = cprnumber.validate(request.match_info["cpr"])
+        except cprnumber.InvalidCpr as exc:
+            return _problem(400, "Bad Request", f"cpr: {exc}")
+        person = self.udk.get(cpr)
+        if person is None:
+            return _problem(404, "Not Found", "no UDK record for this person")
+        return _json(person)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+async def serve_forever(
+    cases: str | Path,
+    udk: str | Path | None = None,
+    tasks: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    on_ready: Callable[[ReferenceCaseSystem], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the reference server until SIGINT/SIGTERM (or until ``stop`` is set)."""
+    server = ReferenceCaseSystem(cases, udk_path=udk, tasks_path=tasks, host=host, port=port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        await server.start()
+        if on_ready is not None:
+            on_ready(server)
+        await stop.wait()
+    finally:
+        await server.stop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def run_reference_server(
+    cases: str | Path,
+    udk: str | Path | None = None,
+    tasks: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+) -> None:
+    """Blocking entry point for ``triage casesystem serve``: serve until SIGINT/SIGTERM."""
+
+    def ready(server: ReferenceCaseSystem) -> None:
+        print(f"reference case system listening on {server.url} "
+              f"({len(server.cases)} cases, {len(server.udk)} UDK records); "
+              "Ctrl-C stops it", file=sys.stderr, flush=True)
+
+    asyncio.run(serve_forever(cases, udk, tasks, host, port, on_ready=ready))
