@@ -84,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
+    pa = sub.add_parser("poll-atp", help="poll the UDK § 8 register for case members; emit "
+                                         "the differences as ATP events")
+    pa.add_argument("--casesystem", required=True, metavar="URL",
+                    help="the case system (cases, and the § 8 register endpoint)")
+    pa_target = pa.add_mutually_exclusive_group(required=True)
+    pa_target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to atp.events")
+    pa_target.add_argument("--out", type=Path, help="append events to a JSON Lines file")
+    pa.add_argument("--state", type=Path, help="where the last polled records are kept")
+    pa.add_argument("--interval", type=_window, default=timedelta(minutes=15),
+                    help="pause between rounds (default 15m)")
+    pa.add_argument("--rounds", type=int, help="stop after this many rounds")
+
     ingest = sub.add_parser("ingest", help="turn registry files into canonical events")
     ingest_formats = ingest.add_subparsers(dest="ingest_command", required=True,
                                            metavar="FORMAT")
@@ -114,6 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "poll-atp":
+            import asyncio
+
+            from connectors.atp.run import poll_atp
+
+            summary = asyncio.run(poll_atp(
+                args.casesystem, bootstrap=args.kafka, out=args.out, state_path=args.state,
+                interval=args.interval.total_seconds(), rounds=args.rounds))
+            print(f"rounds: {summary.rounds}  events: {summary.events}  "
+                  f"lookups failed: {summary.failures}")
+            return 0
         if args.command == "casesystem":
             from connectors.casesystem.server import run_reference_server
 
