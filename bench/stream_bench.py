@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,10 +31,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from triage.core import Triage
-from triage.dev import KEY_FIELD, TOPIC_BY_SOURCE, create_topics, start_worker, wait_ready
+from triage.dev import TOPIC_BY_SOURCE, create_topics, start_worker, topic_and_key, wait_ready
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
-from triage.stream.broker import EmbeddedBroker
+from triage.stream.broker import EmbeddedBroker, free_port
 
 THROUGHPUT_EVENTS = 20_000
 LATENCY_EVENTS = 3_000
@@ -51,27 +50,11 @@ class Figures:
     rss_mib: float
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def route(line: bytes, topics: dict[str, str]) -> tuple[str, bytes | None]:
-    try:
-        event = orjson.loads(line)
-        source = event["source"]
-        key = event.get(KEY_FIELD[source])
-        return topics[source], key.encode() if isinstance(key, str) else None
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return topics["cpr"], None
 
 
 def fresh_ids(lines: list[bytes], prefix: str) -> list[tuple[str, bytes]]:
@@ -118,7 +101,7 @@ async def drive(bootstrap: str, topics: dict[str, str], output: str,
     started = time.monotonic()
     try:
         for n, (event_id, line) in enumerate(lines, start=1):
-            topic, key = route(line, topics)
+            topic, key = topic_and_key(line, topics)
             sent[event_id] = time.monotonic()
             await producer.send(topic, value=line, key=key)
             if rate is not None:

@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from tests.test_cpr_extract import address, end, event, person, start
-from tests.test_worker import consume, decided, free_port, produce
+from tests.test_worker import consume, decided, produce
 from tests.world import World
 from tests.world import address as dar_address
 from triage.dev import create_topics, start_worker, stop_process, wait_ready
-from triage.stream.broker import EmbeddedBroker
+from triage.stream.broker import EmbeddedBroker, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -29,7 +29,7 @@ from triage.models.events import InvalidEvent, parse_event
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.app import header
-from triage.stream.broker import EmbeddedBroker
+from triage.stream.broker import EmbeddedBroker, free_port
 from triage.stream.decider import TICK, TICK_HEADER
 from triage.stream.settings import INPUT_TOPICS, ROUTED_TOPIC
 
@@ -44,14 +44,6 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as running:
         create_topics(running, partitions=3)
         yield running
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_reference(w: World, folder: Path) -> None:

@@ -68,9 +68,6 @@ class CaseIndex:
     def __len__(self) -> int:
         return len(self._cases)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._cases.values())
-
     def get(self, case_id: str) -> Case:
         return self._cases[case_id]
 

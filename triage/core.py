@@ -303,7 +303,7 @@ class Triage:
                 household=household, together=facts["case.together"],
                 destination=event.to.address_id, move_date=event.move_date,
                 destination_occupied=bool(occupants), registered_at=at)
-        move.add(subject, event.event_id, event.to.address_id, event.move_date)
+        move.add(subject, event.to.address_id, event.move_date)
         facts["case.together"] = move.together
         facts["household.destination_occupied"] = move.destination_occupied
         facts["household.size"] = len(move.household)

@@ -53,7 +53,6 @@ class HouseholdMove:
     reported: set[str] = field(default_factory=set)
     split: bool = False
     expired: bool = False
-    event_ids: list[str] = field(default_factory=list)
     tasked_cases: set[str] = field(default_factory=set)
 
     @property
@@ -74,11 +73,10 @@ class HouseholdMove:
     def accepts(self, person: str, registered_at: float) -> bool:
         return not self.complete and person in self.household and registered_at <= self.deadline
 
-    def add(self, person: str, event_id: str, destination: str, move_date: date) -> None:
+    def add(self, person: str, destination: str, move_date: date) -> None:
         """Count a member's move. A second move by the same member counts by its latest
         destination: moving on elsewhere splits the household."""
         self.reported.add(person)
-        self.event_ids.append(event_id)
         if destination == self.destination and move_date == self.move_date:
             self.moved.add(person)
         else:
@@ -172,5 +170,3 @@ class HouseholdCorrelator:
         self._by_person.clear()
         return closed
 
-    def open_moves(self) -> list[HouseholdMove]:
-        return list(self._open.values())

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,18 +34,19 @@ TOPIC_BY_SOURCE = {"cpr": "cpr.events", "dar": "dar.events", "atp": "atp.events"
 KEY_FIELD = {"cpr": "cpr", "dar": "address_id", "atp": "cpr"}
 
 
-def topic_and_key(line: bytes) -> tuple[str, bytes | None]:
-    """Where a registry would publish this line: its source's topic, keyed per CONTRACT.md.
-    A line that is not a readable event goes to cpr.events without a key (it still must be
-    dead-lettered, not dropped)."""
+def topic_and_key(line: bytes, topics: Mapping[str, str] = TOPIC_BY_SOURCE,
+                  ) -> tuple[str, bytes | None]:
+    """Where a registry would publish this line: its source's topic in ``topics``, keyed per
+    CONTRACT.md. A line that is not a readable event goes to the CPR topic without a key (it
+    still must be dead-lettered, not dropped)."""
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return "cpr.events", None
+        return topics["cpr"], None
     if not isinstance(event, dict) or event.get("source") not in TOPIC_BY_SOURCE:
-        return "cpr.events", None
+        return topics["cpr"], None
     key = event.get(KEY_FIELD[event["source"]])
-    return TOPIC_BY_SOURCE[event["source"]], key.encode() if isinstance(key, str) else None
+    return topics[event["source"]], key.encode() if isinstance(key, str) else None
 
 
 def create_topics(broker: EmbeddedBroker, partitions: int) -> None:

@@ -97,9 +97,6 @@ class Register:
         """Like :meth:`residents`, without a copy: for reading on the hot path only."""
         return self._residents.get(address_id, ()) if address_id is not None else ()
 
-    def has_residents(self, address_id: str) -> bool:
-        return bool(self._residents.get(address_id))
-
     # --- changing ---------------------------------------------------------------------------
 
     def ensure(self, cpr: str) -> Person:

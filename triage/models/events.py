@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import AwareDatetime, Field, ValidationError
@@ -42,8 +42,6 @@ class EventBase(Model):
     source: str
     type: str
     registered_at: AwareDatetime
-
-    kind: ClassVar[str] = "event"
 
     @property
     def persons(self) -> tuple[str, ...]:

@@ -83,6 +83,7 @@ __all__ = [
     "TopicSpec",
     "fetch_high_watermarks",
     "find_tansu_binary",
+    "free_port",
 ]
 
 _T = TypeVar("_T")
@@ -238,7 +239,7 @@ async def fetch_high_watermarks(
         await consumer.stop()
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """Ask the kernel for a free TCP port on ``host`` by binding port 0."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -603,7 +604,7 @@ class EmbeddedBroker:
         if self.running:
             raise BrokerError(f"{self!r} is already running")
         if self._port is None:
-            self._port = _free_port(self.host)
+            self._port = free_port(self.host)
         elif _listening(self.host, self._port):
             raise BrokerStartError(f"port {self._port} on {self.host} is already in use")
         command = self.command()
