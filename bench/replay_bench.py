@@ -40,14 +40,16 @@ def parse_all(path: Path) -> float:
 
 def replay_once(corpus: Path, events: Path, out: Path) -> tuple[float, int]:
     from triage.core import Triage
+    from triage.pipeline import Pipeline
     from triage.replay import replay
     from triage.rules import DEFAULT_RULES, load_ruleset
     from triage.snapshot import load_reference
 
-    triage = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
-                    load_ruleset(DEFAULT_RULES))
+    pipeline = Pipeline(Triage(load_reference(corpus / "persons.jsonl",
+                                              corpus / "cases.jsonl"),
+                               load_ruleset(DEFAULT_RULES)))
     with events.open("rb") as lines, out.open("wb") as decisions:
-        summary = replay(lines, triage, decisions)
+        summary = replay(lines, pipeline, decisions)
     return summary.seconds, summary.lines
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from triage import cli_output
 from triage.core import Triage, parse_window
+from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
 
@@ -28,6 +29,12 @@ def _window(text: str) -> timedelta:
         return parse_window(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _lateness(text: str) -> timedelta:
+    if text.strip() in ("0", "0s"):
+        return timedelta(0)
+    return _window(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rule file (default: the shipped rules/default.yaml)")
     rp.add_argument("--window", type=_window, default=timedelta(hours=24),
                     help="household correlation window, e.g. 24h, 90m (default 24h)")
+    rp.add_argument("--lateness", type=_lateness, default=DEFAULT_LATENESS,
+                    help="allowed lateness: how far behind a later-registered event an event "
+                         "may arrive and still be put in its place in event time (default 1h; "
+                         "0 for a file already in registered_at order)")
+    rp.add_argument("--max-clock-jump", type=_window, default=DEFAULT_MAX_JUMP,
+                    help="how far one event may move event time ahead on its own (default 7d)")
     rp.add_argument("--out", type=Path, required=True, metavar="DECISIONS.jsonl")
     rp.add_argument("--tasks", type=Path, metavar="TASKS.jsonl")
     rp.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -164,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from triage.pipeline import Pipeline
     from triage.replay import replay
 
     ruleset = load_ruleset(args.rules)
@@ -177,10 +191,13 @@ def _replay(args: argparse.Namespace) -> int:
         tasks = args.tasks.open("wb") if args.tasks else None
     except OSError as exc:
         raise UsageError(f"{exc.filename}: cannot write: {exc.strerror}") from None
-    triage = Triage(cases, ruleset, window=args.window)
+    if args.max_clock_jump <= args.lateness:
+        raise UsageError("--max-clock-jump must be larger than --lateness")
+    pipeline = Pipeline(Triage(cases, ruleset, window=args.window), lateness=args.lateness,
+                        max_jump=args.max_clock_jump)
     size = args.events.stat().st_size
     with events, out, cli_output.progress(size, enabled=not args.quiet) as advance:
-        summary = replay(events, triage, out, tasks, progress=advance)
+        summary = replay(events, pipeline, out, tasks, progress=advance)
     if tasks is not None:
         tasks.close()
     if not args.quiet:

@@ -50,6 +50,8 @@ def print_summary(summary: ReplaySummary, ruleset_version: str) -> None:
     for outcome in ("suppressed", "raised", "invalid"):
         head.add_row(f"  {outcome}", f"{summary.outcomes.get(outcome, 0):,}")
     head.add_row("redeliveries skipped", f"{summary.redeliveries:,}")
+    head.add_row("arrived too late (raised where a case is touched)", f"{summary.late:,}")
+    head.add_row("registered_at out of range", f"{summary.out_of_range:,}")
     head.add_row("tasks", f"{summary.tasks:,}")
     head.add_row("events per second", f"{summary.events_per_second:,.0f}")
     console.print(head)

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from triage.cases import Case, CaseIndex
 from triage.correlation import HouseholdCorrelator, HouseholdMove, short_id
@@ -81,6 +81,25 @@ def could_not_check(reason: str) -> Rule:
                 title=COULD_NOT_CHECK_TITLE)
 
 
+ARRIVED_TOO_LATE = Rule(
+    id="arrived-too-late", matchers=(), score=1.0,
+    reason="Hændelsen kom for sent til at kunne kontrolleres mod sin husstand og de andre "
+           "hændelser fra samme tid; den skal vurderes manuelt.",
+    title="Hændelse modtaget for sent — manuel vurdering")
+"""Built-in: the event arrived more than the allowed lateness behind a later-registered one
+(DOMAIN.md "Event time and arrival order"): raised for every case it touches, never folded into a
+household move or another group."""
+OUT_OF_RANGE = Rule(
+    id="registered-at-out-of-range", matchers=(), score=1.0,
+    reason="Hændelsens registreringstidspunkt ligger langt fra alle andre hændelsers; den er ikke "
+           "brugt til at flytte tiden og skal vurderes manuelt.",
+    title="Hændelse med usandsynligt registreringstidspunkt — manuel vurdering")
+"""Built-in: the event's registered_at lies beyond the clock bound and nothing confirmed it
+(:mod:`triage.eventtime`): raised even when it touches no case, and not applied to the
+register, so it changes nobody else's decision."""
+
+Timing = Literal["timely", "late", "out-of-range"]
+
 INVALID = Rule(
     id="invalid", matchers=(), score=0.0,
     reason="Hændelsen er ugyldig og er lagt i dead-letter.", title="Ugyldig hændelse")
@@ -99,12 +118,18 @@ class Outputs:
     """``source/type`` of each decision's event (``invalid`` for invalid lines), for counting."""
     tasks: list[Task] = field(default_factory=list)
     deadletters: list[InvalidEvent] = field(default_factory=list)
+    late: int = 0
+    """Events decided as arrived too late (beyond the allowed lateness)."""
+    out_of_range: int = 0
+    """Events whose registered_at lay beyond the clock bound."""
 
     def extend(self, other: Outputs) -> None:
         self.decisions.extend(other.decisions)
         self.kinds.extend(other.kinds)
         self.tasks.extend(other.tasks)
         self.deadletters.extend(other.deadletters)
+        self.late += other.late
+        self.out_of_range += other.out_of_range
 
 
 @dataclass(slots=True)
@@ -168,10 +193,17 @@ class Triage:
         """Parse one message or line and decide it."""
         return self.decide(parse_event(raw))
 
-    def decide(self, event: Event | InvalidEvent, *, unavailable: str | None = None) -> Outputs:
-        """Decide one event. ``unavailable`` says that a lookup the decision needs (the case
-        system, a registry) failed, and why: every case the service knows the event touches is
-        then raised as "could not be checked" — and the event too when it knows of none."""
+    def decide(self, event: Event | InvalidEvent, *, unavailable: str | None = None,
+               timing: Timing = "timely") -> Outputs:
+        """Decide one event, in event-time order (:mod:`triage.eventtime` puts it there).
+
+        ``unavailable`` says that a lookup the decision needs (the case system, a registry)
+        failed, and why: every case the service knows the event touches is then raised as
+        "could not be checked" — and the event too when it knows of none. ``timing`` says that
+        the event could not be put in its place in event time: ``late`` (raised for every case
+        it touches, by ``arrived-too-late``) or ``out-of-range`` (raised by
+        ``registered-at-out-of-range`` even with no case, and not applied to the register).
+        Neither moves the event-time clock."""
         out = Outputs()
         if isinstance(event, InvalidEvent):
             if event.event_id is None or self._first_time(event.event_id, self.watermark):
@@ -180,13 +212,24 @@ class Triage:
                 out.deadletters.append(event)
             return out
         at = event.registered_at.timestamp()
-        self._advance(at, out)
-        if not self._first_time(event.event_id, at):
+        if timing == "timely":
+            self._advance(at, out)
+        seen_at = at if timing != "out-of-range" or self.watermark is None else self.watermark
+        if not self._first_time(event.event_id, seen_at):
             return out
         fallback = could_not_check(unavailable) if unavailable is not None else None
+        if timing != "timely":
+            fallback = ARRIVED_TOO_LATE if timing == "late" else OUT_OF_RANGE
+            if timing == "late":
+                out.late += 1
+            else:
+                out.out_of_range += 1
         judgements = self._judge(event, at, fallback)
-        self._apply(event)
+        if timing != "out-of-range":
+            self._apply(event)
         if not judgements:  # most events: no case touched, nothing to correlate
+            if fallback is ARRIVED_TOO_LATE:
+                fallback = None  # late, but it touches no case: nothing to correlate it with
             out.decisions.append(self._decision(event, [], self.clock().isoformat(), fallback))
             out.kinds.append(f"{event.source}/{event.type}")
             return out
@@ -209,13 +252,17 @@ class Triage:
             self._emit(ready, out)
         return out
 
-    def advance(self, now: datetime) -> Outputs:
-        """Move the event-time clock to ``now`` (never backwards) and decide what waited for
-        windows that have now closed. The worker calls this from a timer so that a quiet
-        stream still closes its groups."""
+    def advance(self, now: datetime | float) -> Outputs:
+        """Move the event-time clock to ``now`` (a datetime or POSIX seconds; never backwards)
+        and decide what waited for windows that have now closed. The event-time stage calls
+        this with its frontier, so windows close as the stream's time passes them."""
         out = Outputs()
-        self._advance(now.timestamp(), out)
+        self._advance(now if isinstance(now, float) else now.timestamp(), out)
         return out
+
+    def has_seen(self, event_id: str) -> bool:
+        """Whether an event id is remembered (a later copy is a redelivery or a conflict)."""
+        return event_id in self._seen
 
     def _advance(self, now: float, out: Outputs) -> None:
         if self.watermark is not None and now <= self.watermark:

@@ -1,7 +1,11 @@
-"""``triage replay``: decide a JSON Lines file of events with the streaming worker's own core.
+"""``triage replay``: decide a JSON Lines file of events with the streaming worker's own pipeline.
 
-It streams: lines are read, decided and written one at a time, so memory holds only the register,
-the cases, the open household moves and the recent event ids — never the input or the output.
+Lines are taken in file order — the order they arrived — and go through the same
+:class:`~triage.pipeline.Pipeline` the worker uses: the event-time stage puts them in
+``registered_at`` order within the allowed lateness (``--lateness``), then the core decides. It
+streams: lines are read, decided and written one at a time, so memory holds only the register,
+the cases, the events within the lateness, the open household moves and the recent event ids —
+never the input or the output.
 The summary (events, suppressed, raised, invalid, by type and by rule, events per second) is
 counted on the way.
 """
@@ -14,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from triage.core import Outputs, Triage
+from triage.core import Outputs
+from triage.pipeline import Pipeline
 
 
 @dataclass
@@ -24,6 +29,8 @@ class ReplaySummary:
     lines: int = 0
     decisions: int = 0
     tasks: int = 0
+    late: int = 0
+    out_of_range: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     by_type: Counter[tuple[str, str]] = field(default_factory=Counter)
     by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -45,9 +52,11 @@ class ReplaySummary:
             self.by_type[(kind, decision.outcome)] += 1
             self.by_rule[(decision.rule, decision.outcome)] += 1
         self.tasks += len(out.tasks)
+        self.late += out.late
+        self.out_of_range += out.out_of_range
 
 
-def replay(lines: Iterable[bytes], triage: Triage, decisions_out: BinaryIO,
+def replay(lines: Iterable[bytes], pipeline: Pipeline, decisions_out: BinaryIO,
            tasks_out: BinaryIO | None = None,
            progress: Callable[[int], None] | None = None) -> ReplaySummary:
     """Decide every non-blank line in order, flush at the end, write decisions (and tasks) as
@@ -71,7 +80,7 @@ def replay(lines: Iterable[bytes], triage: Triage, decisions_out: BinaryIO,
         if not line.strip():
             continue
         summary.lines += 1
-        emit(triage.process(line))
-    emit(triage.flush())
+        emit(pipeline.process(line))
+    emit(pipeline.flush())
     summary.seconds = time.perf_counter() - started
     return summary
