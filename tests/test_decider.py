@@ -3,7 +3,7 @@ silent rebuild that reaches exactly the state live processing reached."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ def household() -> World:
 
 def test_records_apply_once_in_offset_order():
     w = household()
-    decider = RoutedDecider(w.triage())
+    decider = RoutedDecider(w.triage(), lateness=timedelta(0))
     lines = w.lines()
     assert decider.apply(0, lines[0], False).decisions == []  # waits for b
     assert decider.apply(0, lines[0], False) is None  # delivered again: skipped
@@ -38,10 +38,10 @@ def test_records_apply_once_in_offset_order():
 def test_silent_rebuild_reaches_the_state_live_processing_reached():
     w = household()
     lines = w.lines()
-    live = RoutedDecider(w.triage())
+    live = RoutedDecider(w.triage(), lateness=timedelta(0))
     for offset, line in enumerate(lines[:2]):
         live.apply(offset, line, False)
-    rebuilt = RoutedDecider(w.triage())
+    rebuilt = RoutedDecider(w.triage(), lateness=timedelta(0))
     assert rebuilt.rebuild((i, line, False) for i, line in enumerate(lines[:2])) == 2
     next_live = live.apply(2, lines[2], False)
     next_rebuilt = rebuilt.apply(2, lines[2], False)
@@ -53,15 +53,14 @@ def test_silent_rebuild_reaches_the_state_live_processing_reached():
 def test_tick_is_recorded_only_while_something_waits_and_closes_the_window():
     w = household()
     clock = [1000.0]
-    decider = RoutedDecider(w.triage(), wall=lambda: clock[0])
+    decider = RoutedDecider(w.triage(), lateness=timedelta(0), wall=lambda: clock[0])
     assert decider.tick_value() is None  # nothing seen, nothing waits
     decider.apply(0, w.lines()[0], False)  # a moved; b has not yet
     clock[0] += 3600
     assert decider.tick_value() is not None
     clock[0] += 24 * 3600  # a day of quiet, by the wall clock
     tick = decider.tick_value()
-    assert datetime.fromisoformat(tick.decode()) > datetime.fromisoformat(
-        w.events[0]["registered_at"])
+    assert float(tick) > datetime.fromisoformat(w.events[0]["registered_at"]).timestamp()
     out = decider.apply(1, tick, True)
     assert [d.outcome for d in out.decisions] == ["raised"]  # b never came: a split
     assert decider.tick_value() is None

@@ -14,7 +14,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -26,12 +26,13 @@ from tests.world import World, address
 from triage.core import Triage
 from triage.dev import create_topics, start_worker, stop_process, topic_and_key, wait_ready
 from triage.models.events import InvalidEvent, parse_event
+from triage.pipeline import Pipeline
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.app import header
 from triage.stream.broker import EmbeddedBroker, free_port
-from triage.stream.decider import TICK, TICK_HEADER
-from triage.stream.settings import INPUT_TOPICS, ROUTED_TOPIC
+from triage.stream.decider import tick_time
+from triage.stream.settings import INPUT_TOPICS, KIND_HEADER, ROUTED_TOPIC, TICK
 
 pytestmark = pytest.mark.kafka
 OUR_TOPICS = {*INPUT_TOPICS, ROUTED_TOPIC}
@@ -152,18 +153,20 @@ def test_family_moves_split_and_malformed_messages_through_kafka(broker, tmp_pat
 
 
 def assert_worker_equals_journal_replay(folder: Path, journal: list, records: list) -> None:
-    """The worker is a thin adapter: replaying its journal through the core in journal order
-    gives exactly its decisions (all but the wall-clock stamp)."""
-    core = Triage(load_reference(folder / "persons.jsonl", folder / "cases.jsonl"),
-                  load_ruleset(DEFAULT_RULES))
+    """The worker is a thin adapter: replaying its journal through the pipeline in journal
+    order gives exactly its decisions (all but the wall-clock stamp)."""
+    pipeline = Pipeline(Triage(load_reference(folder / "persons.jsonl", folder / "cases.jsonl"),
+                               load_ruleset(DEFAULT_RULES)))
     expected = []
     for _, value, headers in journal:
-        if header(headers, TICK_HEADER) == TICK:
-            out = core.advance(datetime.fromisoformat(value.decode()))
+        if header(headers, KIND_HEADER) == TICK:
+            at = tick_time(value)
+            assert at is not None
+            out = pipeline.tick(at)
         else:
-            out = core.process(value)
+            out = pipeline.process(value)
         expected += [orjson.loads(d.to_json()) for d in out.decisions]
-    expected += [orjson.loads(d.to_json()) for d in core.flush().decisions]
+    expected += [orjson.loads(d.to_json()) for d in pipeline.flush().decisions]
     got = [orjson.loads(v) for _, v, _ in records]
     for d in expected + got:
         d.pop("decided_at")
@@ -280,7 +283,8 @@ def test_a_quiet_stream_still_closes_a_household_move_by_the_wall_clock(broker, 
     only_one = w.move("a", NEW, at=0)  # b never moves, and nothing else happens
     write_reference(w, tmp_path)
     port = free_port()
-    worker = start_worker(broker.bootstrap, tmp_path, port, 3, window="2s", tick="200ms")
+    worker = start_worker(broker.bootstrap, tmp_path, port, 3, window="2s", tick="200ms",
+                          lateness="0")
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", worker)
         asyncio.run(produce(broker.bootstrap, w.lines()))
@@ -294,23 +298,40 @@ def test_a_quiet_stream_still_closes_a_household_move_by_the_wall_clock(broker, 
     assert (decision["outcome"], decision["rule"]) == ("raised", "husstand-splittet")
     assert waited >= 1.0  # it waited for the window, by the wall clock
     journal = asyncio.run(consume(broker.bootstrap, "triage.routed", lambda r: len(r) >= 2))
-    assert any(header(h, TICK_HEADER) == TICK for _, _, h in journal)
+    assert any(header(h, KIND_HEADER) == TICK for _, _, h in journal)
 
 
 @pytest.mark.slow
-def test_triage_dev_runs_the_whole_embedded_default_and_stops_everything(tmp_path):
+def test_triage_dev_runs_the_whole_embedded_default_equals_replay_and_stops_everything(tmp_path):
+    """``make demo`` as a new user runs it (the default 20,000 events at the default pace),
+    until everything is decided: the worker's final figures equal ``triage replay`` of the same
+    demo files, and nothing is left running."""
     import subprocess
     import sys
 
     port = free_port()
+    demo = tmp_path / "demo"
     run = subprocess.run(
-        [sys.executable, "-m", "triage.cli", "dev", "--dir", str(tmp_path / "demo"),
-         "--events", "2000", "--rate", "5000", "--web-port", str(port), "--exit-when-done"],
-        capture_output=True, text=True, timeout=300, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    labels = (tmp_path / "demo" / "labels.jsonl").read_bytes().splitlines()
-    shown = re.findall(r"decisions\s*│\s*([\d,]+)", run.stdout)
-    assert shown and int(shown[-1].replace(",", "")) == len(labels), run.stdout[-3000:]
+        [sys.executable, "-m", "triage.cli", "dev", "--dir", str(demo),
+         "--web-port", str(port), "--exit-when-done"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    out = re.sub(r"[│┃]\s*\n\s*[│┃]", " ", run.stdout)  # the table wraps long cells
+    shown = {name: int(value.replace(",", "")) for name, value in re.findall(
+        r"(decisions|suppressed|raised|invalid|tasks)\s*│\s*([\d,]+)", out)}
+    replay = subprocess.run(
+        [sys.executable, "-m", "triage.cli", "replay", str(demo / "events.jsonl"),
+         "--persons", str(demo / "persons.jsonl"), "--cases", str(demo / "cases.jsonl"),
+         "--out", str(tmp_path / "decisions.jsonl"), "--tasks", str(tmp_path / "tasks.jsonl"),
+         "--quiet"], capture_output=True, text=True, timeout=300, check=True)
+    assert replay.returncode == 0
+    decisions = [orjson.loads(x) for x in (tmp_path / "decisions.jsonl").read_bytes().splitlines()]
+    tasks = (tmp_path / "tasks.jsonl").read_bytes().splitlines()
+    for outcome in ("suppressed", "raised", "invalid"):
+        assert shown[outcome] == sum(d["outcome"] == outcome for d in decisions), outcome
+    assert shown["decisions"] == len(decisions)
+    assert shown["tasks"] == len(tasks)
+    assert "tasks: equal" in " ".join(run.stdout.split())
     assert f"http://127.0.0.1:{port}/metrics" in run.stdout
     with pytest.raises(httpx.HTTPError):  # the worker is gone
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)

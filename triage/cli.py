@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--rate", type=float, default=500.0, help="events fed per second")
     dp.add_argument("--web-port", type=int, default=6066)
     dp.add_argument("--partitions", type=int, default=3)
+    dp.add_argument("--lateness", type=_lateness, default=None,
+                    help="allowed lateness of the worker and of the replay check (default 2d: "
+                         "the demo's event time runs ~9 days per second)")
     dp.add_argument("--exit-when-done", action="store_true",
                     help="stop once every event is decided (default: run until Ctrl-C)")
 
@@ -159,11 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
             return 0
         if args.command == "dev":
-            from triage.dev import run_dev
+            from triage.dev import DEMO_LATENESS, run_dev
 
             return run_dev(args.dir, events=args.events, rate=args.rate,
                            web_port=args.web_port, partitions=args.partitions,
-                           exit_when_done=args.exit_when_done)
+                           exit_when_done=args.exit_when_done,
+                           lateness=args.lateness if args.lateness is not None
+                           else DEMO_LATENESS)
     except (UsageError, ReferenceDataError) as exc:
         print(f"triage: {exc}", file=sys.stderr)
         return 2

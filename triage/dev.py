@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -28,7 +29,14 @@ from rich.live import Live
 from rich.table import Table
 
 from triage.stream.broker import EmbeddedBroker
-from triage.stream.settings import INPUT_TOPICS, OUTPUT_TOPICS, ROUTED_TOPIC
+from triage.stream.merge import event_time
+from triage.stream.settings import (
+    HEARTBEAT,
+    INPUT_TOPICS,
+    KIND_HEADER,
+    OUTPUT_TOPICS,
+    ROUTED_TOPIC,
+)
 
 TOPIC_BY_SOURCE = {"cpr": "cpr.events", "dar": "dar.events", "atp": "atp.events"}
 KEY_FIELD = {"cpr": "cpr", "dar": "address_id", "atp": "cpr"}
@@ -62,6 +70,15 @@ class Progress:
     tasks: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
+    replay: tuple[Counter[str], int] | None = None
+    """``triage replay``'s outcomes and tasks for the same files, once everything is decided."""
+
+    @property
+    def replay_equal(self) -> bool | None:
+        if self.replay is None:
+            return None
+        outcomes, tasks = self.replay
+        return +outcomes == +self.outcomes and tasks == self.tasks
 
     def table(self, urls: dict[str, str]) -> Table:
         table = Table(title="triage dev — embedded broker, reference data, worker",
@@ -73,15 +90,27 @@ class Progress:
         table.add_row("tasks", f"{self.tasks:,}")
         for rule, n in self.rules.most_common(5):
             table.add_row(f"  raised by {rule}", f"{n:,}")
+        if self.replay is not None:
+            outcomes, tasks = self.replay
+            figures = ", ".join(f"{outcomes.get(o, 0):,} {o}"
+                                for o in ("suppressed", "raised", "invalid"))
+            verdict = "equal" if self.replay_equal else "DIFFERENT"
+            table.add_row("triage replay of the same files", f"{figures}, {tasks:,} tasks: "
+                                                             f"{verdict}")
         for name, url in urls.items():
             table.add_row(name, url)
         return table
 
 
-async def feed(bootstrap: str, events: Path, rate: float, progress: Progress) -> None:
-    """Produce every line of ``events`` at ``rate`` lines per second, in order."""
+async def feed(bootstrap: str, events: Path, rate: float, progress: Progress,
+               heartbeat_after: timedelta | None = None) -> None:
+    """Produce every line of ``events`` at ``rate`` lines per second, in order. With
+    ``heartbeat_after``, end with a heartbeat on every input partition: the registry's promise
+    that nothing registered before the last event plus ``heartbeat_after`` will follow, so the
+    worker can decide the stream's tail as replay does at the end of its file."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
+    latest = float("-inf")
     try:
         started = time.monotonic()
         with events.open("rb") as handle:
@@ -91,13 +120,25 @@ async def feed(bootstrap: str, events: Path, rate: float, progress: Progress) ->
                     continue
                 topic, key = topic_and_key(line)
                 await producer.send(topic, value=line, key=key)
+                latest = max(latest, event_time(line))
                 progress.produced += 1
                 ahead = progress.produced / rate - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+        if heartbeat_after is not None and latest > float("-inf"):
+            await send_heartbeats(producer, latest + heartbeat_after.total_seconds())
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def send_heartbeats(producer: AIOKafkaProducer, at: float) -> None:
+    """A heartbeat at event time ``at`` on every partition of every input topic."""
+    value = datetime.fromtimestamp(at, UTC).isoformat().encode()
+    for topic in INPUT_TOPICS:
+        for partition in sorted(await producer.partitions_for(topic)):
+            await producer.send(topic, value=value, partition=partition,
+                                headers=[(KIND_HEADER, HEARTBEAT)])
 
 
 async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None:
@@ -107,6 +148,7 @@ async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None
                                 fetch_max_wait_ms=20)
     await consumer.start()
     seen: set[bytes] = set()
+    tasks_seen: set[str] = set()
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200)
@@ -114,7 +156,9 @@ async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None
                 for message in messages:
                     record = orjson.loads(message.value)
                     if tp.topic == "triage.tasks":
-                        progress.tasks += 1
+                        if record["task_id"] not in tasks_seen:  # deduplicated on task_id
+                            tasks_seen.add(record["task_id"])
+                            progress.tasks += 1
                         continue
                     if message.key and message.key in seen:
                         continue  # a repeat after a restart: deduplicated on event_id
@@ -180,8 +224,14 @@ def _interrupt_on(*signals: signal.Signals) -> None:
         signal.signal(signum, interrupt)
 
 
+DEMO_LATENESS = timedelta(days=2)
+"""The demo feeds a simulated year in under a minute (~9 days of event time per second at 500
+events/s), so a millisecond of jitter between partitions is hours of event time: it allows
+two days of lateness, a fifth of a second of its wall-clock time."""
+
+
 def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: int,
-            exit_when_done: bool) -> int:
+            exit_when_done: bool, lateness: timedelta = DEMO_LATENESS) -> int:
     from triage.simulate import simulate
 
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
@@ -190,30 +240,53 @@ def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: 
         console.print(f"generating a simulated municipality in {demo}/ …")
         simulate(demo, seed=1, events=events)
     total = sum(1 for line in (demo / "events.jsonl").open("rb") if line.strip())
+    progress = Progress(total=total)
     with EmbeddedBroker(log_path=demo / "broker.log") as broker:
         create_topics(broker, partitions)
-        worker = start_worker(broker.bootstrap, demo, web_port, partitions)
+        worker = start_worker(broker.bootstrap, demo, web_port, partitions,
+                              lateness=f"{lateness.total_seconds():.0f}s")
         try:
             base = f"http://127.0.0.1:{web_port}"
             wait_ready(f"{base}/ready", worker)
             urls = {"broker": broker.bootstrap, "metrics": f"{base}/metrics",
                     "readiness": f"{base}/ready", "worker log": str(demo / "worker.log"),
                     "topics": "triage.decisions, triage.tasks, triage.deadletter"}
-            progress = Progress(total=total)
+            urls["allowed lateness"] = (f"{lateness.total_seconds() / 86400:g} days of event "
+                                        "time (the demo runs ~9 days a second)")
             asyncio.run(_live(broker.bootstrap, demo, rate, progress, urls, console,
-                              exit_when_done))
+                              exit_when_done, lateness))
         except KeyboardInterrupt:
             console.print("stopping …")
+            return 130
         finally:
             stop_process(worker)
-    return 0
+    return 0 if progress.replay_equal is not False else 1
+
+
+def replay_figures(demo: Path, lateness: timedelta) -> tuple[Counter[str], int]:
+    """What ``triage replay`` decides for the demo files: outcomes and tasks."""
+    from triage.core import Triage
+    from triage.pipeline import Pipeline
+    from triage.replay import replay
+    from triage.rules import DEFAULT_RULES, load_ruleset
+    from triage.snapshot import load_reference
+
+    pipeline = Pipeline(Triage(load_reference(demo / "persons.jsonl", demo / "cases.jsonl"),
+                               load_ruleset(DEFAULT_RULES)), lateness=lateness)
+    with (demo / "events.jsonl").open("rb") as lines, open(os.devnull, "wb") as sink:
+        summary = replay(lines, pipeline, sink, sink)
+    return summary.outcomes, summary.tasks
 
 
 async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
-                urls: dict[str, str], console: Console, exit_when_done: bool) -> None:
+                urls: dict[str, str], console: Console, exit_when_done: bool,
+                lateness: timedelta) -> None:
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch(bootstrap, progress, stop))
-    feeder = asyncio.create_task(feed(bootstrap, demo / "events.jsonl", rate, progress))
+    # the tail of the stream: a heartbeat past every window and the lateness
+    feeder = asyncio.create_task(feed(bootstrap, demo / "events.jsonl", rate, progress,
+                                      heartbeat_after=timedelta(hours=25) + lateness))
+    reference = asyncio.create_task(asyncio.to_thread(replay_figures, demo, lateness))
     expected = len({orjson.loads(line)["event_id"] for line in (demo / "labels.jsonl").open("rb")
                     if orjson.loads(line)["event_id"]}) + sum(
         1 for line in (demo / "labels.jsonl").open("rb") if not orjson.loads(line)["event_id"])
@@ -223,11 +296,15 @@ async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
                 live.update(progress.table(urls))
                 if feeder.done() and feeder.exception():
                     raise feeder.exception()  # type: ignore[misc]
-                if exit_when_done and feeder.done() and progress.decided >= expected:
+                done = feeder.done() and progress.decided >= expected
+                if done and progress.replay is None and reference.done():
+                    progress.replay = reference.result()
+                if exit_when_done and done and progress.replay is not None:
                     break
                 await asyncio.sleep(0.25)
         finally:
             stop.set()
             feeder.cancel()
-            await asyncio.gather(watcher, feeder, return_exceptions=True)
+            reference.cancel()
+            await asyncio.gather(watcher, feeder, reference, return_exceptions=True)
             live.update(progress.table(urls))

@@ -93,6 +93,14 @@ class EventTimeOrder(Generic[T]):
         """Events held: buffered for order, or waiting for their time to be confirmed."""
         return len(self._buffer) + len(self._pending)
 
+    @property
+    def latest(self) -> float | None:
+        """The clock; before there is one, the latest time among the events waiting for it
+        (what a wall-clock tick extrapolates from on a stream too quiet to confirm a clock)."""
+        if self.clock is not None:
+            return self.clock
+        return max((p.at for p in self._pending), default=None)
+
     # --- input ------------------------------------------------------------------------------
 
     def push(self, item: T, at: float, event_id: str) -> list[Released[T]]:

@@ -40,6 +40,11 @@ class Pipeline:
         return self.order.clock
 
     @property
+    def latest(self) -> float | None:
+        """The clock, or before there is one the latest time among events waiting for it."""
+        return self.order.latest
+
+    @property
     def waiting(self) -> int:
         """Events not decided yet: held for event-time order, or waiting for a household."""
         return len(self.order) + self.core.waiting

@@ -15,7 +15,12 @@ Topology (README, "The streaming worker")::
   the core returns. A household's events carry different keys (each member's CPR number) and
   land on different input partitions; routing gives them one order in one place, which the
   correlation needs.
-* **tick** records the wall clock in the journal while something waits for a window to close.
+* **tick** records the wall clock in the journal while something waits for a window to close —
+  only while the router has read every input partition it owns to its end, never during a
+  backlog.
+
+Readiness (``/ready``) is true only once the router and the decider have both joined their
+groups and every journal partition this worker decides has been rebuilt.
 
 No decision logic lives here. Delivery is at-least-once: an output is produced before the
 offset of the routed record that caused it is committed, so a crash can repeat outputs but
@@ -43,11 +48,11 @@ from triage.models.reference import CaseRecord, PersonRecord
 from triage.register import Register
 from triage.rules import load_ruleset
 from triage.snapshot import load_reference, read_records
-from triage.stream.decider import TICK, TICK_HEADER, RoutedDecider
+from triage.stream.decider import RoutedDecider
 from triage.stream.delivery import TaskDelivery
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
-from triage.stream.settings import ROUTED_TOPIC, WorkerSettings
+from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
 
 RAW: dict[str, Any] = dict(
     key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -86,7 +91,10 @@ class TriageWorker:
             self.client = CaseSystemClient(settings.casesystem_url)
         self._fresh: CaseIndex | None = self._load_reference()  # fail fast on bad reference
         self.deciders: dict[int, RoutedDecider] = {}
-        self.ready = False
+        self.decider_ready = False
+        """The decide agent has its assignment and every assigned journal partition is
+        rebuilt."""
+        self._prepare_lock = asyncio.Lock()
         self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
         self.app = self._build_app()
 
@@ -137,7 +145,7 @@ class TriageWorker:
         async def decide(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
-                is_tick = header(message.headers, TICK_HEADER) == TICK
+                is_tick = header(message.headers, KIND_HEADER) == TICK
                 out = await self._apply(message.partition, message.offset, event.value, is_tick)
                 if out is None:
                     continue
@@ -157,11 +165,13 @@ class TriageWorker:
 
         @app.timer(interval=s.tick.total_seconds())
         async def tick() -> None:
+            if not self.router.caught_up:
+                return  # a backlog is still unread: the wall clock must not close its windows
             for partition, decider in list(self.deciders.items()):
                 value = decider.tick_value()
                 if value is not None:
                     await routed.send(
-                        key=route_key, value=value, partition=partition, headers={TICK_HEADER: TICK}
+                        key=route_key, value=value, partition=partition, headers={KIND_HEADER: TICK}
                     )
 
         @app.page("/health")
@@ -172,8 +182,9 @@ class TriageWorker:
         async def ready(web: Any, request: Any) -> Any:
             assigned = sorted([f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()]
                               + self.router.assignment())
-            body = {"ready": self.ready, "assigned": assigned,
-                    "journal_partitions": sorted(self.deciders),
+            body = {"ready": self.ready, "router_joined": self.router.joined,
+                    "decider_ready": self.decider_ready, "caught_up": self.router.caught_up,
+                    "assigned": assigned, "journal_partitions": sorted(self.deciders),
                     "ruleset": self.ruleset.version}
             return web.json(body, status=200 if self.ready else 503)
 
@@ -185,17 +196,54 @@ class TriageWorker:
                 content_type=CONTENT_TYPE_LATEST.split(";")[0],
             )
 
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+            self.decider_ready = False
+
         @app.on_rebalance_complete.connect  # type: ignore[arg-type]
         async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
-            self.ready = True
+            app.loop.create_task(self._prepare())
 
         return app
+
+    @property
+    def ready(self) -> bool:
+        """Both consumers joined, every assigned journal partition rebuilt."""
+        return self.router.joined and self.decider_ready
+
+    async def _prepare(self) -> None:
+        """After a rebalance: rebuild every journal partition now assigned (up to what the
+        group committed), before saying ready; forget the ones that went elsewhere."""
+        assigned = {tp.partition for tp in self.app.consumer.assignment()
+                    if tp.topic == ROUTED_TOPIC}
+        for partition in set(self.deciders) - assigned:
+            del self.deciders[partition]
+        for partition in sorted(assigned):
+            await self._decider_for(partition, None)
+        self.decider_ready = True
 
     # --- deciding ---------------------------------------------------------------------------
 
     def _new_decider(self) -> RoutedDecider:
         cases, self._fresh = self._fresh or self._load_reference(), None
-        return RoutedDecider(Triage(cases, self.ruleset, window=self.settings.window))
+        s = self.settings
+        return RoutedDecider(Triage(cases, self.ruleset, window=s.window),
+                             lateness=s.lateness, max_jump=s.max_clock_jump)
+
+    async def _decider_for(self, partition: int, offset: int | None) -> RoutedDecider:
+        """The partition's decider; rebuilt first when this worker has none, or when the
+        group committed beyond what it applied (another worker decided meanwhile). Only what
+        the group had *committed* is rebuilt silently (``offset``: the record about to be
+        applied, if any)."""
+        async with self._prepare_lock:
+            committed = self._committed(partition)
+            decider = self.deciders.get(partition)
+            if decider is not None and (committed is None or decider.next_offset >= committed):
+                return decider
+            upto = committed if committed is not None else (offset or 0)
+            if offset is not None:
+                upto = min(upto, offset)
+            return await self._rebuild(partition, upto)
 
     async def _apply(self, partition: int, offset: int, value: bytes,
                      is_tick: bool) -> Outputs | None:
@@ -204,9 +252,7 @@ class TriageWorker:
         that is decided with its outputs written (at worst a repeat, never a loss)."""
         decider = self.deciders.get(partition)
         if decider is None:
-            committed = self._committed(partition)
-            silent = min(offset, committed) if committed is not None else offset
-            decider = await self._rebuild(partition, silent)
+            decider = await self._decider_for(partition, offset)
         out = Outputs()
         if offset > decider.next_offset:
             for record in await read_journal(self.settings.bootstrap, partition, offset,
@@ -283,7 +329,7 @@ class TriageWorker:
         return decider
 
     def _update_gauges(self) -> None:
-        self.metrics.waiting.set(sum(d.core.waiting for d in self.deciders.values()))
+        self.metrics.waiting.set(sum(d.pipeline.waiting for d in self.deciders.values()))
         self.metrics.open_moves.set(sum(len(d.core.households) for d in self.deciders.values()))
 
 
@@ -310,7 +356,7 @@ async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms:
                 if message.offset >= upto:
                     break
                 records.append((message.offset, message.value,
-                                header(message.headers, TICK_HEADER) == TICK))
+                                header(message.headers, KIND_HEADER) == TICK))
         return records
     finally:
         await consumer.stop()

@@ -8,9 +8,14 @@ seen event ids) is never written anywhere else: a worker that takes over a parti
 by feeding the partition from its first record up to the committed offset through a fresh core,
 with the outputs discarded (:meth:`RoutedDecider.rebuild`), and then goes on live.
 
+Records go through the same :class:`~triage.pipeline.Pipeline` replay uses: the event-time stage
+puts them in ``registered_at`` order within the allowed lateness, then the core decides. Its
+buffer is state like any other, rebuilt from the journal.
+
 Time is an input too. A household move must close when its window has passed even if no further
-event arrives; the worker records the wall clock as a tick record in the journal
-(:meth:`RoutedDecider.tick_value`), and the core advances its event-time clock when it reads it.
+event arrives; while the worker is caught up (nothing unread on the inputs it routes), it records
+its estimate of event time as a tick record in the journal (:meth:`RoutedDecider.tick_value`),
+and the pipeline advances its clock when it reads it. A producer heartbeat arrives the same way.
 A rebuild replays the same ticks, so it closes the same moves at the same point.
 
 Records are applied strictly in offset order, each once: a record at or below the last applied
@@ -22,23 +27,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from triage.core import Outputs, Triage
+from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.models.events import Event
+from triage.pipeline import Pipeline
 
-TICK_HEADER = "triage-kind"
-TICK = b"tick"
+
+def tick_time(value: bytes) -> float | None:
+    """A tick record's event time: POSIX seconds as text (older journals: RFC 3339)."""
+    try:
+        text = value.decode()
+        return datetime.fromisoformat(text).timestamp() if "T" in text else float(text)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
 
 
 class RoutedDecider:
-    """A triage core and the offset of the last journal record it applied."""
+    """A triage pipeline and the offset of the last journal record it applied."""
 
-    def __init__(self, core: Triage, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, core: Triage, *, lateness: timedelta = DEFAULT_LATENESS,
+                 max_jump: timedelta = DEFAULT_MAX_JUMP,
+                 wall: Callable[[], float] = time.time) -> None:
         self.core = core
+        self.pipeline = Pipeline(core, lateness=lateness, max_jump=max_jump)
         self.next_offset = 0
         self._wall = wall
-        self._wall_at_watermark = wall()
+        self._wall_at_clock = wall()
 
     def apply(self, offset: int, value: bytes, is_tick: bool, *, event: Event | None = None,
               unavailable: str | None = None) -> Outputs | None:
@@ -50,15 +66,17 @@ class RoutedDecider:
         if offset > self.next_offset:
             raise JournalGap(self.next_offset, offset)
         self.next_offset = offset + 1
-        before = self.core.watermark
+        pipeline = self.pipeline
+        before = pipeline.latest
         if is_tick:
-            out = self.core.advance(datetime.fromisoformat(value.decode()))
+            at = tick_time(value)
+            out = pipeline.tick(at) if at is not None else Outputs()
         elif event is not None:
-            out = self.core.decide(event, unavailable=unavailable)
+            out = pipeline.offer(event, unavailable)
         else:
-            out = self.core.process(value)
-        if self.core.watermark != before:
-            self._wall_at_watermark = self._wall()
+            out = pipeline.process(value)
+        if pipeline.latest != before:
+            self._wall_at_clock = self._wall()
         return out
 
     def rebuild(self, records: Iterable[tuple[int, bytes, bool]]) -> int:
@@ -72,17 +90,20 @@ class RoutedDecider:
     def tick_value(self, now: float | None = None) -> bytes | None:
         """The event time a tick should record now, or None when nothing waits for time.
 
-        Event time is extrapolated from the wall clock: the latest ``registered_at`` seen plus
-        the wall-clock time since it was seen. A move whose first event was seen longer ago than
-        the window, by the wall clock, is therefore closed even on a quiet stream.
+        Event time is extrapolated from the wall clock: the stream's clock (the latest
+        ``registered_at`` seen) plus the wall-clock time since it last moved. A move whose first
+        event was seen longer ago than the window, by the wall clock, is therefore closed even
+        on a quiet stream. The caller writes ticks only while it is caught up. Times are POSIX
+        seconds as text, so no timestamp can overflow a calendar.
         """
-        if self.core.watermark is None or not (self.core.waiting or len(self.core.households)):
+        pipeline = self.pipeline
+        latest = pipeline.latest
+        if latest is None or not (pipeline.waiting or len(self.core.households)):
             return None
-        elapsed = (now if now is not None else self._wall()) - self._wall_at_watermark
+        elapsed = (now if now is not None else self._wall()) - self._wall_at_clock
         if elapsed <= 0:
             return None
-        estimate = datetime.fromtimestamp(self.core.watermark, UTC) + timedelta(seconds=elapsed)
-        return estimate.isoformat().encode()
+        return repr(latest + elapsed).encode()
 
 
 class JournalGap(Exception):

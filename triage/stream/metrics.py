@@ -55,6 +55,14 @@ class WorkerMetrics:
         self.delivered = Counter("triage_task_deliveries_total",
                                  "Task deliveries to the case system, by outcome.", ["outcome"],
                                  registry=r)
+        self.late = Counter(
+            "triage_late_events_total",
+            "Events that arrived beyond the allowed lateness (raised where they touch a case).",
+            registry=r)
+        self.out_of_range = Counter(
+            "triage_events_out_of_range_total",
+            "Events whose registered_at lay beyond the clock bound (raised, not applied).",
+            registry=r)
         self.waiting = Gauge(
             "triage_waiting_events", "Events whose decision waits for a household move.", registry=r
         )
@@ -71,3 +79,7 @@ class WorkerMetrics:
             self.tasks.labels(task.rule).inc()
         if out.deadletters:
             self.deadletters.inc(len(out.deadletters))
+        if out.late:
+            self.late.inc(out.late)
+        if out.out_of_range:
+            self.out_of_range.inc(out.out_of_range)

@@ -20,7 +20,13 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
 ``TRIAGE_FETCH_WAIT``       longest a fetch waits for data (default ``10ms``; faust's 1.5 s adds
                             about that much latency)
 ``TRIAGE_TICK``             how often the worker records the wall clock as event time, so a
-                            quiet stream still closes its windows (default ``1s``)
+                            quiet stream still closes its windows (default ``1s``); only
+                            while every input partition it owns is read to its end
+``TRIAGE_LATENESS``         allowed lateness: how far behind a later-registered event an event
+                            may arrive and still be decided in its event-time place (``1h``)
+``TRIAGE_MAX_CLOCK_JUMP``   how far one event may move event time ahead on its own (``7d``)
+``TRIAGE_MAX_IDLE``         how long the router waits for an input partition that has nothing
+                            buffered and nothing unread before merging without it (``50ms``)
 ``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
 ==========================  ====================================================================
 """
@@ -37,11 +43,16 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
+from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.rules import DEFAULT_RULES
 
 INPUT_TOPICS = ("cpr.events", "dar.events", "atp.events")
 OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter")
 ROUTED_TOPIC = "triage.routed"
+KIND_HEADER = "triage-kind"
+"""Header of records that are not events: journal ticks, producer heartbeats."""
+TICK = b"tick"
+HEARTBEAT = b"heartbeat"
 
 
 class WorkerSettings(BaseSettings):
@@ -63,14 +74,26 @@ class WorkerSettings(BaseSettings):
     session_timeout: timedelta = timedelta(seconds=3)
     fetch_wait: timedelta = timedelta(milliseconds=10)
     tick: timedelta = timedelta(seconds=1)
+    lateness: timedelta = DEFAULT_LATENESS
+    max_clock_jump: timedelta = DEFAULT_MAX_JUMP
+    max_idle: timedelta = timedelta(milliseconds=50)
     data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
 
-    @field_validator("window", "session_timeout", "fetch_wait", "tick", mode="before")
+    @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
+                     "max_clock_jump", "max_idle", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() in ("0", "0s", "0ms"):
+            return timedelta(0)
         if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
             return timedelta(milliseconds=int(value[:-2]))
         return parse_window(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _bound_beyond_lateness(self) -> WorkerSettings:
+        if self.max_clock_jump <= self.lateness:
+            raise ValueError("TRIAGE_MAX_CLOCK_JUMP must be larger than TRIAGE_LATENESS")
+        return self
 
     @model_validator(mode="after")
     def _cases_from_somewhere(self) -> WorkerSettings:
