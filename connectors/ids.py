@@ -42,10 +42,13 @@ class IdKey:
     development: bool = False
 
     @classmethod
-    def from_config(cls, value: str | None = None) -> IdKey:
-        """The key given, else ``TRIAGE_ID_KEY``, else the development key (with a warning)."""
+    def from_config(cls, value: str | None = None, *, warn: bool = True) -> IdKey:
+        """The key given, else ``TRIAGE_ID_KEY``, else the development key (logged as a
+        warning unless ``warn`` is false: the caller says it its own way)."""
         value = value if value else os.environ.get(ENV_VAR) or None
         if value is None:
+            if not warn:
+                return cls(DEVELOPMENT_KEY.encode(), development=True)
             log.warning("%s is not set: event ids use the public development key and can be "
                         "recomputed from CPR numbers; set %s (or --id-key) in production",
                         ENV_VAR, ENV_VAR)

@@ -220,7 +220,8 @@ class UnknownEvent(EventBase):
 
 Event = (
     AddressChanged | PersonGone | CivilStatusChanged | ChildAdded | MasterDataChanged
-    | CprNumberChanged | CprNumberAnnulled | DeathAnnulled | DataChanged | DarEvent | BenefitEvent | IncomeReported | SingleStatusChanged
+    | CprNumberChanged | CprNumberAnnulled | DeathAnnulled | DataChanged | DarEvent
+    | BenefitEvent | IncomeReported | SingleStatusChanged
     | UnknownEvent
 )
 
