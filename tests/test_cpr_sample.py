@@ -149,7 +149,7 @@ def test_only_unmapped_codes_and_three_unlinkable_records_stay_unclassified(samp
     mapped = sorted((e["code"], e["derived_marker"] or "", e["unclassified_reason"][:40])
                     for e in unclassified if e["code"] not in UNMAPPED_IN_SAMPLE)
     assert mapped == [
-        ("A10", "", "A10 maps by the person's new status (80 e"),
+        ("A10", "", "A10 maps by the person's new status (80 "),
         ("P43", "", "the extract does not link an old and a n"),
         ("P43", "PT", "the extract does not link an old and a n"),
     ]
