@@ -142,11 +142,11 @@ async def test_death_with_transliterated_keys() -> None:
     assert isinstance(parsed, PersonGone) and parsed.type == "died"
 
 
-async def test_death_is_classified_even_when_lookup_fails() -> None:
-    event = await convert_envelope(load("death_transliterated.json"), failing_lookup)
-    assert event["type"] == "died"
-    assert event["date"] == "2024-05-12"  # from the registration time
-    assert isinstance(validated(event), PersonGone)
+@pytest.mark.parametrize("lookup", [failing_lookup, lookup_returning(person(status="01"))])
+async def test_death_the_lookup_does_not_confirm_is_raised_unclassified(lookup: Any) -> None:
+    event = await convert_envelope(load("death_transliterated.json"), lookup)
+    assert event["type"] == "cpr_event_A21"  # the lookup decides; never a guessed death
+    assert isinstance(validated(event), UnknownEvent)
 
 
 async def test_marriage_derived_copy_pnr_from_related_object() -> None:
@@ -194,12 +194,15 @@ def _with_action(action: str, objekt_id: str = APPLICANT) -> dict[str, Any]:
     ("Forsvinden;KommuneTidligere:0561; KommuneNuvaerende:0561", "disappeared", PersonGone),
     ("Skilsmisse;KommuneTidligere:0561; KommuneNuvaerende:0561", "civil_status_changed",
      CivilStatusChanged),
-    ("Genindrejse;KommuneTidligere:; KommuneNuvaerende:0561", "cpr_event_genindrejse",
+    ("Genindrejse;KommuneTidligere:; KommuneNuvaerende:0561", "address_changed",
+     AddressChanged),
+    ("Noget helt andet;KommuneTidligere:; KommuneNuvaerende:0561", "cpr_event_UNKNOWN",
      UnknownEvent),
 ])
 async def test_business_events_by_name(action: str, type_: str, model: type) -> None:
+    status = {"Udrejse": "80", "Forsvinden": "70"}.get(action.split(";")[0], "01")
     lookup = lookup_returning(person(civil_status="F", country_code="5120",
-                                     status_date="2024-06-30"))
+                                     status_date="2024-06-30", status=status))
     event = await convert_envelope(_with_action(action), lookup)
     assert event["type"] == type_
     assert isinstance(validated(event), model)
@@ -226,10 +229,10 @@ def test_unusable_envelopes_raise(bad: bytes) -> None:
         parse_envelope(bad)
 
 
-def test_naive_timestamp_is_taken_as_utc() -> None:
+def test_naive_timestamp_is_danish_local_time() -> None:
     doc = _with_action("A13")
     doc["Message"]["Grunddatabesked"]["Hændelsesbesked"]["Beskedkuvert"]["Filtreringsdata"][
         "Objektregistrering"][0]["registreringstid"] = "2024-07-01T08:00:00.1234567"
     env = parse_envelope(doc)
     assert env.registered_at.utcoffset() is not None
-    assert env.registered_at.isoformat().endswith("+00:00")
+    assert env.registered_at.isoformat() == "2024-07-01T08:00:00.123456+02:00"  # summer

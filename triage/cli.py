@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from triage import cli_output
 from triage.core import Triage, parse_window
@@ -19,9 +20,18 @@ from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
 
+if TYPE_CHECKING:
+    from connectors.ids import IdKey
+
 
 class UsageError(Exception):
     """An argument or file the command cannot use; printed as one line, exit status 2."""
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("must be a whole number ≥ 0")
+    return int(text)
 
 
 def _window(text: str) -> timedelta:
@@ -115,14 +125,57 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="turn registry files into canonical events")
     ingest_formats = ingest.add_subparsers(dest="ingest_command", required=True,
                                            metavar="FORMAT")
-    extract = ingest_formats.add_parser("cpr-extract",
-                                help="CPR fixed-width change extract (P12170) → cpr.events")
-    extract.add_argument("file", type=Path)
-    target = extract.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="write canonical events as JSON Lines")
-    target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to cpr.events")
-    extract.add_argument("--allow-trimmed", action="store_true",
-                         help="accept lines whose trailing spaces were trimmed")
+    formats = {
+        "cpr-extract": ("CPR fixed-width change extract (P12170), any delivered form "
+                        "→ cpr.events", "FILE"),
+        "envelope": ("business-event messages (KOMBIT XML, Datafordeler/SF1320 JSON) "
+                     "→ cpr.events", "FILE_OR_DIR"),
+        "dar-replication": ("DAWA-compatible replication events → dar.events", "FILE"),
+    }
+    for name, (text, metavar) in formats.items():
+        fp = ingest_formats.add_parser(name, help=text)
+        fp.add_argument("file", type=Path, metavar=metavar)
+        target = fp.add_mutually_exclusive_group(required=True)
+        target.add_argument("--out", type=Path, help="write canonical events as JSON Lines "
+                                                     "(created with mode 0600)")
+        target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to the topic")
+        fp.add_argument("--max-errors", type=_count, default=0, metavar="N",
+                        help="exit 1 only when more than N records failed (default 0)")
+        fp.add_argument("--id-key", metavar="KEY",
+                        help="secret for event ids derived from CPR data (default: "
+                             "$TRIAGE_ID_KEY; a public development key, with a warning)")
+        if name == "cpr-extract":
+            fp.add_argument("--allow-trimmed", action="store_true",
+                            help="no-op: trimmed lines are always padded")
+        if name == "envelope":
+            fp.add_argument("--persons", type=Path, metavar="PERSONS.jsonl",
+                            help="persons to look the message's person up in")
+            fp.add_argument("--actions", type=Path, metavar="ACTIONS.csv",
+                            help="the municipality's ObjektHandling table (uuid;event;name)")
+        if name == "dar-replication":
+            fp.add_argument("--book", type=Path, metavar="BOOK.json",
+                            help="address book state (udtræk and positions); updated")
+
+    snap = sub.add_parser("snapshot", help="build the persons snapshot the service starts from")
+    snap_formats = snap.add_subparsers(dest="snapshot_command", required=True,
+                                       metavar="FORMAT")
+    sc = snap_formats.add_parser("cpr-extract",
+                                 help="a full CPR extract of the residents → persons JSON Lines")
+    sc.add_argument("file", type=Path, metavar="FILE")
+    sc.add_argument("--out", type=Path, required=True, metavar="PERSONS.jsonl")
+    sc.add_argument("--max-errors", type=_count, default=0, metavar="N")
+
+    pd = sub.add_parser("poll-dar", help="poll a DAWA-compatible replication service; emit "
+                                         "the address changes as DAR events")
+    pd.add_argument("--url", required=True, metavar="BASE",
+                    help="the service's base URL (…/replikering/… lives under it)")
+    pd_target = pd.add_mutually_exclusive_group(required=True)
+    pd_target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to dar.events")
+    pd_target.add_argument("--out", type=Path, help="append events to a JSON Lines file")
+    pd.add_argument("--state", type=Path, help="address book and positions (mode 0600)")
+    pd.add_argument("--interval", type=_window, default=timedelta(minutes=5),
+                    help="pause between rounds (default 5m)")
+    pd.add_argument("--rounds", type=int, help="stop after this many rounds")
 
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
@@ -142,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(args)
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "snapshot":
+            return _snapshot(args)
+        if args.command == "poll-dar":
+            return _poll_dar(args)
         if args.command == "poll-atp":
             import asyncio
 
@@ -220,15 +277,80 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _id_key(value: str | None) -> IdKey:
+    from connectors.ids import ENV_VAR, IdKey
+
+    key = IdKey.from_config(value, warn=False)
+    if key.development:
+        print(f"triage: warning: {ENV_VAR} is not set: event ids use the public development "
+              f"key and can be recomputed from CPR numbers; set {ENV_VAR} or --id-key in "
+              "production", file=sys.stderr)
+    return key
+
+
 def _ingest(args: argparse.Namespace) -> int:
-    from connectors.cpr import ingest_cpr_extract
+    from connectors.output import IngestFailed
+
+    if not args.file.exists():
+        raise UsageError(f"{args.file}: no such file")
+    key = _id_key(args.id_key) if args.ingest_command != "dar-replication" else None
+    try:
+        if args.ingest_command == "cpr-extract":
+            from connectors.cpr import ingest_cpr_extract
+
+            if args.file.is_dir():
+                raise UsageError(f"{args.file}: is a directory, not an extract")
+            summary = ingest_cpr_extract(args.file, out=args.out, bootstrap=args.kafka,
+                                         key=key)
+        elif args.ingest_command == "envelope":
+            from connectors.envelope.ingest import ingest_envelopes
+
+            summary = ingest_envelopes(args.file, out=args.out, bootstrap=args.kafka,
+                                       persons=args.persons, actions=args.actions, key=key)
+        else:
+            from connectors.dar.ingest import ingest_dar_replication
+
+            summary = ingest_dar_replication(args.file, out=args.out, bootstrap=args.kafka,
+                                             book_path=args.book)
+    except IngestFailed as exc:
+        raise UsageError(str(exc)) from None
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return summary.exit_status(args.max_errors)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from connectors.cpr.snapshot import write_persons
+    from connectors.output import IngestFailed
 
     if not args.file.is_file():
         raise UsageError(f"{args.file}: no such file")
-    summary = ingest_cpr_extract(args.file, out=args.out, bootstrap=args.kafka,
-                                 allow_trimmed=args.allow_trimmed)
+    try:
+        summary = write_persons(args.file, args.out)
+    except IngestFailed as exc:
+        raise UsageError(str(exc)) from None
     for line in summary.lines():
-        print(line, file=sys.stderr if line.startswith("error") else sys.stdout)
+        print(line, file=sys.stderr)
+    return summary.exit_status(args.max_errors)
+
+
+def _poll_dar(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from connectors.dar.poller import poll_dar
+    from connectors.output import IngestFailed
+
+    try:
+        summary = asyncio.run(poll_dar(args.url, bootstrap=args.kafka, out=args.out,
+                                       state_path=args.state,
+                                       interval=args.interval.total_seconds(),
+                                       rounds=args.rounds))
+    except IngestFailed as exc:
+        raise UsageError(str(exc)) from None
+    print(f"rounds: {summary.rounds}  events: {summary.events}  problems: "
+          f"{len(summary.problems)}  failed rounds: {summary.failures}", file=sys.stderr)
+    for problem in summary.problems:
+        print(f"problem {problem}", file=sys.stderr)
     return 0
 
 

@@ -45,6 +45,7 @@ from triage.models.events import (
     CivilStatusChanged,
     CprNumberChanged,
     DarEvent,
+    DeathAnnulled,
     Event,
     InvalidEvent,
     MasterDataChanged,
@@ -409,6 +410,10 @@ class Triage:
             self.households.renumber(old, event.new_cpr)
         elif isinstance(event, DarEvent) and event.after is not None:
             register.readdress(event.address_id, event.after)
+        elif isinstance(event, DeathAnnulled) and event.derived_marker is None:
+            register.revive(event.cpr)
+        # cpr_number_annulled, master_data_changed, registry_notice: nothing the register
+        # holds changes (an annulled number's cases are raised for review by the rules).
 
     # --- settling and emitting --------------------------------------------------------------
 

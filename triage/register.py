@@ -119,6 +119,15 @@ class Register:
         self._unindex(person)
         person.status = status
 
+    def revive(self, cpr: str) -> None:
+        """A death annulled: the person lives again at the address they were registered at
+        (status 01, registered in Denmark)."""
+        person = self.ensure(cpr)
+        if person.lives_in_denmark:
+            return
+        person.status = "01"
+        self._index(person)
+
     def set_civil_status(self, cpr: str, civil_status: str, spouse_cpr: str | None) -> None:
         person = self.ensure(cpr)
         person.civil_status = civil_status

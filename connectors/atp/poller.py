@@ -35,7 +35,8 @@ CONTRACT.md's list (e.g. kontanthjælp, which the municipality itself reports to
 not ATP events and are skipped. Income types outside ``wage``/``pension``/``benefit``/``other``
 become ``other``.
 
-Event ids are UUID5s of (cpr, type, benefit, period_from, amount, period_to) or (cpr,
+Event ids are keyed hashes (:mod:`connectors.ids`) of (cpr, type, benefit, period_from,
+amount, period_to) or (cpr,
 ``income_reported``, period, income_type, amount, n): re-polling an unchanged register emits
 nothing, and a restarted poller without state (``previous`` None → every benefit "started",
 every income line "reported") re-emits the same ids, which the core drops as redeliveries.
@@ -59,6 +60,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from connectors.ids import keyed_id
 from triage import cprnumber
 from triage.models.events import AtpBenefit
 
@@ -144,7 +146,8 @@ def _income(record: Mapping[str, Any] | None) -> Counter[tuple[str, str, float]]
 
 
 def _id(*parts: Any) -> str:
-    return str(uuid.uuid5(ATP_NAMESPACE, "|".join("" if p is None else str(p) for p in parts)))
+    """A keyed hash of the parts (they hold the CPR number: connectors.ids)."""
+    return keyed_id(str(ATP_NAMESPACE), *parts)
 
 
 def _benefit_event(type_: str, b: _Benefit, cpr: str, registered_at: str) -> dict[str, Any]:

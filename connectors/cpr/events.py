@@ -1,204 +1,184 @@
-"""Turning CPR extract records into canonical CPR events (CONTRACT.md, ``source: "cpr"``).
+"""Turning a CPR change extract into canonical CPR events (CONTRACT.md, ``source: "cpr"``).
 
-The extract delivers, per person, a block of records that starts with 001 (CPR always sends 001
-and 099 for a changed person) followed by the person's current data (002 address, 005
-emigration, 008 names, 012 civil status, 014 children, 015 parents, …) and one 099 record per
-event (hændelseskode ``HAENDELSE``, derived marker ``AFLEDTMRK``, registration time
-``TIMESTAMPU``). :func:`to_canonical` groups the records per person and turns **each 099 record**
-into one event, reading the data it needs from the same block:
+Every 099 record (hændelse: code ``HAENDELSE``, derived marker ``AFLEDTMRK``, registration time
+``TIMESTAMPU``) becomes one event, built from the records of the same person — joined wherever
+they sit in the file (:mod:`connectors.cpr.person`). Which event a code becomes is **data**:
+``event_codes.csv`` beside this module holds DOMAIN.md's table "Real CPR event codes" (code,
+canonical type, the builder that reads the records, CPR's name). A code not in the table
+becomes ``cpr_event_<CODE>`` (upper-case, as registered) with an ``unclassified_reason``: the
+core raises it — never dropped, never suppressed.
 
-==========================  =================================================================
-099 code / condition        canonical event
-==========================  =================================================================
-A01 (flytning), primary     ``address_changed``: ``to`` from 002, ``move_date`` from TILFLYDTO,
-                            ``from`` null (the classic extract carries no previous address
-                            beyond the previous kommunekode FRAFLYKOMKOD)
-A13 (navneændring)          ``name_changed``
-A19 / A20 / A23             ``civil_status_changed``: ``civil_status`` CIVST, ``spouse_cpr``
-                            AEGTEPNR (null when blank), ``date`` HAENSTART-CIVILSTAND, all from
-                            the carrier's own 012 (a derived ÆG/PA copy describes the spouse)
-A21 (dødsfald)              ``died``; primary: ``date`` from 001 STATUSHAENSTART when STATUS is
-                            90; a derived ÆG/PA copy is kept as ``died`` on the survivor with its
-                            marker (the core resolves it to the spouse)
-A35 (adoption), primary     ``child_added`` with ``cpr`` = ``child_cpr`` = the child, ``parents``
-                            from the child's 015 (PNRMOR, PNRFAR), ``address`` from its 002
-A35 derived MO/FA           the parent's copy of the primary above, matched in the same file
-                            through the parent's 014 child records (BARNPNR)
-any other code, primary,    STATUS 90 → ``died``, 80 → ``emigrated`` (``country_code`` and
-status 90/80/70 changed     ``date`` from 005 UDR_LANDEKOD/UDRDTO), 70 → ``disappeared``
-since the last extract      (``date`` from 007 FORSVINDDTO): once per block
-anything else               ``cpr_event_<code>`` with ``code`` set — unclassified, raised by the
-                            core; never dropped
-==========================  =================================================================
+Statuses and dates are read as registered *in this extract*: the emigrated person's A06 is an
+emigration with its 005 departure date whether the status changed yesterday or last year.
 
-When a mapped code lacks the data its typed event needs (an A01 without 002, an A19 without 012,
-a derived A01, an A35 copy whose child cannot be identified), the event is *not* guessed: it
-becomes the unclassified ``cpr_event_<code>`` event with an ``unmapped_reason`` field (ignored by
-the core), so it is raised rather than lost.
+Rules the table alone cannot say, all from DOMAIN.md:
 
-Births: the public sources do not name the hændelseskode of a birth, so only A35 is mapped to
-``child_added`` (:data:`CHILD_CODES`); add the birth code there once it is confirmed from the
-Udtræksvejledning. A parent-only extract (the child not subscribed) lists all the parent's
-children in 014 and cannot tell which is new, so such a copy stays unclassified.
+* **Deaths annulled in the same extract.** An A21 followed, for the same person, by an A25
+  (annullation af dødsfald) while the person's current status is alive is *not* a death: no
+  ``died`` event is written for it (it is counted in the summary as skipped, with the reason),
+  and the A25 becomes ``death_annulled``. An A25 that annuls something else (a marriage) becomes
+  ``civil_status_changed`` to the restored status (012).
+* **Derived copies** share their primary's code and ``TIMESTAMPU``; that is how a copy finds its
+  primary anywhere in the file (an adoption's copies on the new and former parents, markers
+  NF/NM/TF/TM as well as MO/FA, all of whom count as parents; a renumbering's copies on the
+  spouse ÆG or the children BØ).
+* **Number changes** (P03, P42, P43) take old → new from the person's 001 (status 60 with
+  PNRGAELD) or 022 (an earlier number); a copy on a relative takes them from its primary. A
+  number change the extract does not link (no status 60, no 022) is not guessed: it stays
+  unclassified with that reason. ``cpr`` is the old number, as the contract says; a copy
+  registered on a relative carries the relative in ``registered_on``.
+* **Newborns** have no code of their own: a person born on or after the previous production
+  date (000 PRODDTOFORRIG) with parents in 015 becomes ``child_added`` on the child, plus a
+  derived copy (MO/FA) for each parent in the file whose 014 lists the child.
 
-Identifiers:
-
-* ``event_id`` is a UUIDv5 of (PNR, code, TIMESTAMPU, derived marker, the 099 record's text), so
-  re-ingesting the same file — or the same record delivered again in a later file — gives the
-  same id, and the core treats it as a redelivery.
-* ``address_id``: the classic extract has no DAR address UUID. It is derived deterministically
-  (UUIDv5 of kommunekode, vejkode, husnummer, etage, sidedør, normalised) so that the same
-  CPR address always gets the same id. A real deployment must look the address up in DAR
-  (Datafordeler ``CprAdresse.daradresse`` / DAWA ``adgangsadresser`` by kommunekode + vejkode +
-  husnr) instead: these derived ids do not match DAR ids held elsewhere (e.g. a register
-  snapshot built from DAR).
-* ``registered_at``: TIMESTAMPU of the 099 record in Europe/Copenhagen time (+01:00 or +02:00);
-  when it is missing or not a valid time, midnight of the extract's production date (000
-  PRODDTO).
+Identifiers: ``event_id`` is a keyed hash (:mod:`connectors.ids`) of the 099 record (PNR, code,
+TIMESTAMPU, marker, the record's text), so the same record delivered again gets the same id and
+the id cannot be recomputed from a CPR number without the key. Address ids are derived from the
+CPR address (:func:`connectors.cpr.person.derived_address_id`). ``registered_at`` is TIMESTAMPU
+in Europe/Copenhagen (+01:00 or +02:00); when it is blank (CPR leaves it blank on record
+requests, A74/K74), midnight of the production date (000 PRODDTO).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from connectors.cpr.extract import ExtractError, ExtractRecord, scrub
-from triage import cprnumber
+from connectors.cpr.extract import ExtractError, ExtractRecord
+from connectors.cpr.person import (
+    COPENHAGEN,
+    GroupedExtract,
+    PersonRecords,
+    derived_address_id,
+    group_persons,
+    parse_day,
+    parse_timestamp,
+    valid_cpr,
+)
+from connectors.ids import IdKey, keyed_id
 
-COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+__all__ = ["CODES", "PARENT_MARKERS", "CodeMapping", "Skipped", "derived_address_id",
+           "parse_day", "parse_timestamp", "to_canonical", "to_canonical_grouped"]
 
-EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-52a4-5b8e-9c57-3b0f1f2a0c99")
-"""Namespace of the UUIDv5 event ids (fixed forever: changing it changes every id)."""
-ADDRESS_NAMESPACE = uuid.UUID("0d6b5a0e-8a3f-5c1d-b2a4-7e9f4c3d2b10")
-"""Namespace of the derived (non-DAR) address ids."""
+CODES_FILE = Path(__file__).with_name("event_codes.csv")
 
-MOVE_CODES = frozenset({"A01"})
-NAME_CODES = frozenset({"A13"})
-CIVIL_CODES = frozenset({"A19", "A20", "A23"})
-DEATH_CODES = frozenset({"A21"})
-CHILD_CODES = frozenset({"A35"})
-MAPPED_CODES = MOVE_CODES | NAME_CODES | CIVIL_CODES | DEATH_CODES | CHILD_CODES
-
-PARENT_MARKERS = {"MO", "FA"}
+PARENT_MARKERS = frozenset({"MO", "FA", "NF", "NM", "TF", "TM"})
+"""Derived markers of a parent's copy: mother, father, and an adoption's new and former
+parents (DOMAIN.md: they count as parents)."""
 CIVIL_STATUSES = frozenset("UGFEPOLD")
-GONE_BY_STATUS = {"90": "died", "80": "emigrated", "70": "disappeared"}
 
 
-# --- small converters ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CodeMapping:
+    """One row of ``event_codes.csv``."""
+
+    code: str
+    type: str
+    build: str
+    what: str | None
+    cpr_name: str
 
 
-def parse_timestamp(value: str) -> datetime | None:
-    """``yyyyMMddHHmm`` (CPR local time) → aware datetime in Europe/Copenhagen, or None."""
-    if len(value) != 12 or not value.isdigit() or value == "0" * 12:
-        return None
-    try:
-        naive = datetime.strptime(value, "%Y%m%d%H%M")
-    except ValueError:
-        return None
-    return naive.replace(tzinfo=COPENHAGEN)
+def load_codes(path: Path = CODES_FILE) -> dict[str, CodeMapping]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter=";")
+        return {row["code"]: CodeMapping(row["code"], row["type"], row["build"],
+                                         row["what"] or None, row["cpr_name"]) for row in rows}
 
 
-def parse_day(value: str) -> date | None:
-    """``yyyyMMdd``, ``yyyyMMddHHmm`` or ``yyyy-MM-dd`` → date, or None when blank/invalid."""
-    text = value.replace("-", "")[:8]
-    if len(text) != 8 or not text.isdigit() or text == "0" * 8:
-        return None
-    try:
-        return datetime.strptime(text, "%Y%m%d").date()
-    except ValueError:
-        return None
+CODES: dict[str, CodeMapping] = load_codes()
+"""DOMAIN.md's "Real CPR event codes", by code."""
 
 
-def _strip_zeros(value: str) -> str:
-    """CPR zero-pads house numbers and floors ("016", "01"); DAR does not ("16", "1")."""
-    stripped = value.lstrip("0")
-    return stripped if stripped or not value else "0"
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A 099 record that on purpose becomes no event (e.g. a death annulled in the same
+    extract); the ingest summary lists it with its reason. Not an error."""
 
-
-def derived_address_id(komkod: str, vejkod: str, husnr: str, etage: str, sidedoer: str) -> str:
-    """Deterministic stand-in for the DAR address id of a CPR address (see module doc)."""
-    key = "|".join((komkod.zfill(4), vejkod.zfill(4), _strip_zeros(husnr).upper(),
-                    _strip_zeros(etage).lower(), sidedoer.lower()))
-    return str(uuid.uuid5(ADDRESS_NAMESPACE, key))
-
-
-def _valid_cpr(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        return cprnumber.validate(value)
-    except cprnumber.InvalidCpr:
-        return None
-
-
-# --- per-person blocks -----------------------------------------------------------------------
-
-
-@dataclass
-class _Block:
-    """The records of one person in one extract."""
-
-    pnr: str
-    first: dict[str, ExtractRecord] = field(default_factory=dict)
-    children: list[str] = field(default_factory=list)
-    events: list[ExtractRecord] = field(default_factory=list)
-
-    def add(self, record: ExtractRecord) -> None:
-        kind = record.record_type
-        if kind == "099":
-            self.events.append(record)
-        elif kind == "014":
-            self.children.append(record.get("BARNPNR"))
-        else:
-            self.first.setdefault(kind, record)
-
-    def rec(self, kind: str) -> ExtractRecord | None:
-        return self.first.get(kind)
-
-
-@dataclass
-class _Extract:
-    """What the start record says about the whole file."""
-
-    production: date | None = None
-    previous_production: date | None = None
-
-
-@dataclass
-class _PendingCopy:
-    """A parent's derived copy of a child event, resolved at the end of the file."""
-
-    base: dict[str, Any]
     line_number: int
-    children: tuple[str, ...]
+    code: str
+    reason: str
+    unit: str = "line"
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.line_number}: {self.code}: {self.reason}"
+
+
+class _Unclassified(Exception):
+    """A mapped code whose records cannot back its typed event: the reason, no guess."""
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """One 099 record being converted: its person, the record, the common fields."""
+
+    block: PersonRecords
+    rec: ExtractRecord
+    base: dict[str, Any]
+    mapping: CodeMapping
+
+    @property
+    def code(self) -> str:
+        return str(self.base["code"])
+
+    @property
+    def marker(self) -> str | None:
+        marker = self.base["derived_marker"]
+        return str(marker) if marker is not None else None
+
+    @property
+    def stamp(self) -> str:
+        return self.rec.get("TIMESTAMPU")
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.base["registered_at"][:10])
+
+    def event(self, type_: str, **fields: Any) -> dict[str, Any]:
+        return dict(self.base, type=type_, **fields)
 
 
 class _Converter:
-    def __init__(self) -> None:
-        self.extract = _Extract()
-        self.primaries: list[dict[str, Any]] = []  # child_added primaries seen in this file
-        self.pending: list[_PendingCopy] = []
+    """Converts a grouped extract; knows the whole file, so copies find their primaries."""
 
-    # -- common fields -------------------------------------------------------------------
+    def __init__(self, grouped: GroupedExtract, key: IdKey | None) -> None:
+        self.grouped = grouped
+        self.key = key
+        self.persons = grouped.by_pnr()
+        self.primaries: dict[tuple[str, str], list[tuple[PersonRecords, ExtractRecord]]] = {}
+        self.copies: dict[tuple[str, str], list[tuple[PersonRecords, ExtractRecord]]] = {}
+        for block in grouped.persons:
+            for rec in block.events:
+                index = self.copies if rec.get("AFLEDTMRK") else self.primaries
+                index.setdefault((self._code(rec), rec.get("TIMESTAMPU")), []).append(
+                    (block, rec))
+        self.children_added: set[str] = set()
 
-    def base(self, block: _Block, rec: ExtractRecord) -> dict[str, Any] | ExtractError:
-        code = rec.get("HAENDELSE").upper()
+    @staticmethod
+    def _code(rec: ExtractRecord) -> str:
+        return rec.get("HAENDELSE").strip().upper()
+
+    # -- common fields -----------------------------------------------------------------------
+
+    def base(self, block: PersonRecords, rec: ExtractRecord) -> dict[str, Any] | ExtractError:
+        code = self._code(rec)
         marker = rec.get("AFLEDTMRK") or None
         stamp = rec.get("TIMESTAMPU")
         registered = parse_timestamp(stamp)
-        if registered is None and self.extract.production is not None:
-            prod = self.extract.production
-            registered = datetime(prod.year, prod.month, prod.day, tzinfo=COPENHAGEN)
+        production = self.grouped.header.production
+        if registered is None and production is not None:
+            registered = datetime(production.year, production.month, production.day,
+                                  tzinfo=COPENHAGEN)
         if registered is None:
             return ExtractError(rec.line_number, "099: no valid TIMESTAMPU and no production "
-                                                 "date (record 000) to fall back on")
-        key = "|".join((block.pnr, code, stamp, marker or "", rec.raw.rstrip()))
+                                                 "date (record 000) to fall back on", rec.unit)
         return {
-            "event_id": str(uuid.uuid5(EVENT_NAMESPACE, key)),
+            "event_id": keyed_id("cpr-extract", block.pnr, code, stamp, marker,
+                                 rec.raw.rstrip(), key=self.key),
             "source": "cpr",
             "type": "",
             "registered_at": registered.isoformat(),
@@ -208,206 +188,276 @@ class _Converter:
         }
 
     @staticmethod
-    def unclassified(base: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    def unclassified(base: dict[str, Any], reason: str) -> dict[str, Any]:
         code = base["code"]
-        event = dict(base, type=f"cpr_event_{code.lower()}" if code else "cpr_event_unknown")
-        if reason:
-            event["unmapped_reason"] = reason
-        return event
+        return dict(base, type=f"cpr_event_{code}" if code else "cpr_event_UNKNOWN",
+                    unclassified_reason=reason)
 
-    # -- data from the block ---------------------------------------------------------------
+    def primary_of(self, ctx: _Ctx) -> tuple[PersonRecords, ExtractRecord] | None:
+        """The primary (no marker) record of a derived copy: same code, same TIMESTAMPU."""
+        found = [p for p in self.primaries.get((ctx.code, ctx.stamp), ())
+                 if p[0].pnr != ctx.block.pnr]
+        return found[0] if len(found) == 1 else None
 
-    @staticmethod
-    def address(block: _Block) -> dict[str, Any] | None:
-        rec = block.rec("002")
-        if rec is None or not rec.get("KOMKOD") or not rec.get("VEJKOD"):
-            return None
-        komkod, vejkod = rec.get("KOMKOD"), rec.get("VEJKOD")
-        husnr, etage, door = rec.get("HUSNR"), rec.get("ETAGE"), rec.get("SIDEDOER")
-        postcode = ""
-        clear = block.rec("003")  # klarskriftadresse: the only place with POSTNR
-        if clear is not None and (clear.get("KOMKOD"), clear.get("VEJKOD")) == (komkod, vejkod):
-            postcode = clear.get("POSTNR")
-        return {
-            "address_id": derived_address_id(komkod, vejkod, husnr, etage, door),
-            "municipality_code": komkod.zfill(4),
-            "road_code": vejkod.zfill(4),
-            "house_number": _strip_zeros(husnr),
-            "floor": _strip_zeros(etage) or None,
-            "door": door or None,
-            "postcode": postcode,
-        }
+    # -- one 099 record ----------------------------------------------------------------------
 
-    def status_is_new(self, status_date: date | None) -> bool:
-        """Whether 001's status changed since the previous extract (PRODDTOFORRIG)."""
-        previous = self.extract.previous_production
-        return previous is None or status_date is None or status_date >= previous
-
-    # -- one 099 record --------------------------------------------------------------------
-
-    def convert(self, block: _Block, rec: ExtractRecord,
-                gone_done: list[bool]) -> dict[str, Any] | ExtractError | None:
+    def convert(self, block: PersonRecords,
+                rec: ExtractRecord) -> dict[str, Any] | ExtractError | Skipped:
         base = self.base(block, rec)
         if isinstance(base, ExtractError):
             return base
-        code, marker = base["code"], base["derived_marker"]
-        event_day = date.fromisoformat(base["registered_at"][:10])
-        person = block.rec("001")
-        status = person.get("STATUS") if person else ""
-        status_day = parse_day(person.get("STATUSHAENSTART")) if person else None
+        mapping = CODES.get(base["code"] or "")
+        if mapping is None:
+            return self.unclassified(base, "code not in DOMAIN.md's table of CPR event codes")
+        ctx = _Ctx(block, rec, base, mapping)
+        try:
+            return _BUILDERS[mapping.build](self, ctx)
+        except _Unclassified as why:
+            return self.unclassified(base, str(why))
 
-        if code in MOVE_CODES:
-            if marker is not None:
-                return self.unclassified(base, "derived move: the carrier's own address "
-                                               "does not describe the move")
-            to = self.address(block)
-            if to is None:
-                return self.unclassified(base, "no current address (record 002)")
-            rec002 = block.rec("002")
-            move_day = parse_day(rec002.get("TILFLYDTO")) if rec002 else None
-            return dict(base, type="address_changed", to=to,
-                        move_date=(move_day or event_day).isoformat(), **{"from": None})
+    # -- builders (named in event_codes.csv) -------------------------------------------------
 
-        if code in NAME_CODES:
-            return dict(base, type="name_changed")
+    def move(self, ctx: _Ctx, *, corrected: bool = False) -> dict[str, Any]:
+        if ctx.marker is not None:
+            raise _Unclassified("derived move: the carrier's own address does not describe "
+                                "the move")
+        to = ctx.block.address()
+        if to is None:
+            raise _Unclassified("no current address (record 002)")
+        origin = ctx.block.previous_address(corrected=corrected)
+        move_day = ctx.block.move_day() or ctx.day
+        return ctx.event("address_changed", to=to, move_date=move_day.isoformat(),
+                         **{"from": origin})
 
-        if code in CIVIL_CODES:
-            civil = block.rec("012")
-            if civil is None or civil.get("CIVST") not in CIVIL_STATUSES:
-                return self.unclassified(base, "no usable civil status (record 012)")
-            spouse_raw = civil.get("AEGTEPNR")
-            spouse = _valid_cpr(spouse_raw)
-            if spouse_raw and spouse is None:
-                return self.unclassified(base, "spouse PNR in record 012 is not valid")
-            day = parse_day(civil.get("HAENSTART-CIVILSTAND")) or event_day
-            return dict(base, type="civil_status_changed", civil_status=civil.get("CIVST"),
-                        spouse_cpr=spouse, date=day.isoformat())
+    def correction(self, ctx: _Ctx) -> dict[str, Any]:
+        if ctx.block.one("002") is None and ctx.block.status == "80" \
+                and ctx.block.one("005") is not None:
+            # The person lives abroad (status 80, 005): the corrected address is the foreign
+            # one; their Danish residence did not change.
+            return ctx.event("master_data_changed", what="foreign_address")
+        return self.move(ctx, corrected=True)
 
-        if code in DEATH_CODES:
-            if marker is None:
-                gone_done[0] = True
-                day = status_day if status == "90" and status_day else event_day
-            else:
-                civil = block.rec("012")
-                day = (parse_day(civil.get("HAENSTART-CIVILSTAND")) if civil else None) \
-                    or event_day
-            return dict(base, type="died", date=day.isoformat())
+    def same_address(self, ctx: _Ctx) -> dict[str, Any]:
+        address = ctx.block.address()
+        if address is None:
+            raise _Unclassified("no current address (record 002)")
+        return ctx.event("address_changed", to=address, move_date=ctx.day.isoformat(),
+                         **{"from": dict(address)})
 
-        if code in CHILD_CODES:
-            return self.child(block, rec, base, event_day)
+    def arrival(self, ctx: _Ctx) -> dict[str, Any]:
+        to = ctx.block.address()
+        if to is None:
+            raise _Unclassified("no current address (record 002)")
+        move_day = ctx.block.move_day() or ctx.day
+        return ctx.event("address_changed", to=to, move_date=move_day.isoformat(),
+                         **{"from": None})
 
-        if marker is None and status in GONE_BY_STATUS and not gone_done[0] \
-                and self.status_is_new(status_day):
-            gone_done[0] = True
-            return self.gone(block, base, status, status_day or event_day)
+    def disappeared(self, ctx: _Ctx) -> dict[str, Any]:
+        gone = ctx.block.one("007")
+        day = parse_day(gone.get("FORSVINDDTO")) if gone else None
+        if day is None and ctx.block.status == "70":
+            day = ctx.block.status_day
+        return ctx.event("disappeared", date=(day or ctx.day).isoformat())
 
-        return self.unclassified(base)
+    def emigrated(self, ctx: _Ctx) -> dict[str, Any]:
+        departure = ctx.block.one("005")
+        day = parse_day(departure.get("UDRDTO")) if departure else None
+        if day is None and ctx.block.status == "80":
+            day = ctx.block.status_day
+        country = departure.get("UDR_LANDEKOD") or None if departure else None
+        return ctx.event("emigrated", date=(day or ctx.day).isoformat(), country_code=country)
 
-    def gone(self, block: _Block, base: dict[str, Any], status: str,
-             day: date) -> dict[str, Any]:
-        kind = GONE_BY_STATUS[status]
-        event = dict(base, type=kind, date=day.isoformat())
-        if kind == "emigrated":
-            departure = block.rec("005")
-            event["country_code"] = None
-            if departure is not None:
-                event["country_code"] = departure.get("UDR_LANDEKOD") or None
-                event["date"] = (parse_day(departure.get("UDRDTO")) or day).isoformat()
-        elif kind == "disappeared":
-            gone = block.rec("007")
-            if gone is not None:
-                event["date"] = (parse_day(gone.get("FORSVINDDTO")) or day).isoformat()
+    def gone_by_status(self, ctx: _Ctx) -> dict[str, Any]:
+        status = ctx.block.status
+        if status == "80":
+            return self.emigrated(ctx)
+        if status == "70":
+            return self.disappeared(ctx)
+        raise _Unclassified(f"{ctx.code} maps by the person's new status (80 emigrated, 70 "
+                            f"disappeared); the status is {status or 'missing'}")
+
+    def _annulled_later(self, block: PersonRecords, code: str, stamp: str,
+                        marker: str | None) -> bool:
+        return any(self._code(r) == code and r.get("TIMESTAMPU") >= stamp
+                   and (r.get("AFLEDTMRK") or None) == marker for r in block.events)
+
+    def _death_annulled(self, block: PersonRecords, stamp: str) -> bool:
+        """An A21 of ``block`` at ``stamp`` is annulled by a later A25 and the person lives."""
+        return block.alive and self._annulled_later(block, "A25", stamp, None)
+
+    def died(self, ctx: _Ctx) -> dict[str, Any] | Skipped:
+        if ctx.marker is None:
+            if self._death_annulled(ctx.block, ctx.stamp):
+                return Skipped(ctx.rec.line_number, ctx.code,
+                               "death annulled by A25 later in this extract; the person's "
+                               f"status is {ctx.block.status} (alive)", ctx.rec.unit)
+            day = ctx.block.status_day if ctx.block.status == "90" else None
+            return ctx.event("died", date=(day or ctx.day).isoformat())
+        primary = self.primary_of(ctx)
+        if (primary is not None and self._death_annulled(primary[0], ctx.stamp)) \
+                or self._annulled_later(ctx.block, "A25", ctx.stamp, ctx.marker):
+            return Skipped(ctx.rec.line_number, ctx.code,
+                           "copy of a death annulled later in this extract", ctx.rec.unit)
+        civil = ctx.block.one("012")
+        day = parse_day(civil.get("HAENSTART-CIVILSTAND")) if civil else None
+        return ctx.event("died", date=(day or ctx.day).isoformat())
+
+    def civil_annulment(self, ctx: _Ctx) -> dict[str, Any]:
+        block = ctx.block
+        if ctx.marker is None and block.alive and (
+                any(self._code(r) == "A21" and r.get("TIMESTAMPU") <= ctx.stamp
+                    and not r.get("AFLEDTMRK") for r in block.events)
+                or "D" in block.annulled_civil_statuses()):
+            return ctx.event("death_annulled", date=ctx.day.isoformat())
+        return self.civil(ctx)
+
+    def name(self, ctx: _Ctx) -> dict[str, Any]:
+        return ctx.event("name_changed")
+
+    def civil(self, ctx: _Ctx) -> dict[str, Any]:
+        civil = ctx.block.one("012")
+        if civil is None or civil.get("CIVST") not in CIVIL_STATUSES:
+            raise _Unclassified("no usable civil status (record 012)")
+        spouse_raw = civil.get("AEGTEPNR")
+        spouse = valid_cpr(spouse_raw)
+        if spouse_raw.strip("0") and spouse is None:
+            raise _Unclassified("spouse PNR in record 012 is not valid")
+        day = parse_day(civil.get("HAENSTART-CIVILSTAND")) or ctx.day
+        return ctx.event("civil_status_changed", civil_status=civil.get("CIVST"),
+                         spouse_cpr=spouse, date=day.isoformat())
+
+    def child(self, ctx: _Ctx) -> dict[str, Any]:
+        if ctx.marker is None:
+            child_block = ctx.block
+        elif ctx.marker in PARENT_MARKERS:
+            primary = self.primary_of(ctx)
+            if primary is None:
+                raise _Unclassified("the child of this derived copy is not in the extract")
+            child_block = primary[0]
+        else:
+            raise _Unclassified(f"derived marker {ctx.marker} on a child event")
+        address = child_block.address()
+        if address is None:
+            raise _Unclassified("no address of the child (record 002)")
+        parents = child_block.parents()
+        for copy_block, rec in self.copies.get((ctx.code, ctx.stamp), ()):
+            if rec.get("AFLEDTMRK") in PARENT_MARKERS and copy_block.pnr not in parents:
+                parents.append(copy_block.pnr)
+        self.children_added.add(child_block.pnr)
+        day = child_block.parent_since() or ctx.day
+        return ctx.event("child_added", child_cpr=child_block.pnr, parents=parents,
+                         address=address, date=day.isoformat())
+
+    def protection(self, ctx: _Ctx) -> dict[str, Any]:
+        return ctx.event("address_protection_changed", protected=ctx.block.protected_on(ctx.day))
+
+    def guardianship(self, ctx: _Ctx) -> dict[str, Any]:
+        return ctx.event("guardianship_changed")
+
+    def master_data(self, ctx: _Ctx) -> dict[str, Any]:
+        return ctx.event("master_data_changed", what=ctx.mapping.what)
+
+    def notice(self, ctx: _Ctx) -> dict[str, Any]:
+        return ctx.event("registry_notice", what=ctx.mapping.what)
+
+    def _numbers(self, block: PersonRecords, marker: str | None) -> tuple[str, str] | None:
+        """(old, new) from the person's own records, or None."""
+        if block.status == "60" and block.current_pnr:
+            return block.pnr, block.current_pnr
+        if marker in (None, "PN", "PT"):
+            earlier = block.earlier_pnr()
+            if earlier is not None:
+                return earlier, block.pnr
+        return None
+
+    def renumbering(self, ctx: _Ctx) -> dict[str, Any]:
+        numbers = self._numbers(ctx.block, ctx.marker)
+        if numbers is None and ctx.marker is not None:
+            primary = self.primary_of(ctx)
+            if primary is not None:
+                numbers = self._numbers(primary[0], None)
+        if numbers is None:
+            raise _Unclassified("the extract does not link an old and a new number (no status "
+                                "60 with PNRGAELD, no earlier number in record 022)")
+        old, new = numbers
+        event = ctx.event("cpr_number_changed", cpr=old, new_cpr=new)
+        if old != ctx.block.pnr:
+            event["registered_on"] = ctx.block.pnr
         return event
 
-    def child(self, block: _Block, rec: ExtractRecord, base: dict[str, Any],
-              event_day: date) -> dict[str, Any] | None:
-        marker = base["derived_marker"]
-        if marker is None:
-            parents_rec = block.rec("015")
-            parents = [p for p in (
-                _valid_cpr(parents_rec.get("PNRMOR")) if parents_rec else None,
-                _valid_cpr(parents_rec.get("PNRFAR")) if parents_rec else None,
-            ) if p]
-            address = self.address(block)
-            if address is None:
-                return self.unclassified(base, "no address of the child (record 002)")
-            event = dict(base, type="child_added", child_cpr=block.pnr, parents=parents,
-                         address=address, date=event_day.isoformat())
-            self.primaries.append(event)
-            return event
-        if marker in PARENT_MARKERS:
-            self.pending.append(_PendingCopy(base, rec.line_number, tuple(block.children)))
-            return None  # resolved in finish(), once every primary of the file is known
-        return self.unclassified(base, f"derived marker {marker} on a child event")
+    def annulment(self, ctx: _Ctx) -> dict[str, Any]:
+        day = ctx.block.status_day if ctx.block.status in ("30", "50") else None
+        return ctx.event("cpr_number_annulled", date=(day or ctx.day).isoformat())
 
-    def finish(self) -> Iterator[dict[str, Any]]:
-        """Resolve the parents' derived copies of child events against the primaries."""
-        for copy in self.pending:
-            parent, code = copy.base["cpr"], copy.base["code"]
-            matches = [p for p in self.primaries
-                       if p["code"] == code and parent in p["parents"]
-                       and (not copy.children or p["child_cpr"] in copy.children)]
-            if len(matches) != 1:
-                yield self.unclassified(copy.base, "the child of this derived copy is not in "
-                                                   "the extract" if not matches else
-                                        "several children match this derived copy")
+    # -- newborns ----------------------------------------------------------------------------
+
+    def newborns(self, block: PersonRecords) -> Iterator[dict[str, Any]]:
+        """``child_added`` for a person born since the previous extract (no code of its own)."""
+        previous = self.grouped.header.previous_production
+        birth = block.birth_date
+        parents = block.parents()
+        if (previous is None or birth is None or birth < previous or not parents
+                or block.pnr in self.children_added or not block.alive):
+            return
+        address = block.address()
+        if address is None:
+            return
+        person = block.one("001")
+        assert person is not None
+        stamp = person.get("STATUSHAENSTART")
+        registered = parse_timestamp(stamp)
+        production = self.grouped.header.production
+        if registered is None and production is not None:
+            registered = datetime(production.year, production.month, production.day,
+                                  tzinfo=COPENHAGEN)
+        if registered is None:
+            return
+        common = {"source": "cpr", "type": "child_added",
+                  "registered_at": registered.isoformat(), "code": None,
+                  "child_cpr": block.pnr, "parents": parents, "address": address,
+                  "date": birth.isoformat()}
+        yield dict(common, event_id=keyed_id("cpr-newborn", block.pnr, birth, key=self.key),
+                   cpr=block.pnr, derived_marker=None)
+        for parent in parents:
+            parent_block = self.persons.get(parent)
+            if parent_block is None or block.pnr not in parent_block.children():
                 continue
-            primary = matches[0]
-            yield dict(copy.base, type="child_added", child_cpr=primary["child_cpr"],
-                       parents=list(primary["parents"]), address=dict(primary["address"]),
-                       date=primary["date"])
-
-    # -- the block -------------------------------------------------------------------------
-
-    def block(self, block: _Block) -> Iterator[dict[str, Any] | ExtractError]:
-        gone_done = [False]
-        for rec in block.events:
-            result = self.convert(block, rec, gone_done)
-            if result is not None:
-                yield result
-
-    def start(self, rec: ExtractRecord) -> None:
-        self.extract = _Extract(parse_day(rec.get("PRODDTO")),
-                                parse_day(rec.get("PRODDTOFORRIG")))
+            marker = block.parent_role(parent)
+            yield dict(common, event_id=keyed_id("cpr-newborn", block.pnr, birth, parent,
+                                                 key=self.key),
+                       cpr=parent, derived_marker=marker)
 
 
-def _error_record(rec: ExtractRecord) -> ExtractError:
-    """CPR's own error record 910, reported (the input data may hold a PNR: not shown)."""
-    text = scrub(rec.get("FEJLTXT-UDTRAEK")) or "no text"
-    return ExtractError(rec.line_number, f"CPR error record 910, FEJLNR "
-                                         f"{rec.get('FEJLNR') or '?'}: {text}")
+_BUILDERS: dict[str, Callable[[_Converter, _Ctx], dict[str, Any] | Skipped]] = {
+    name: getattr(_Converter, name) for name in (
+        "move", "correction", "same_address", "arrival", "disappeared", "emigrated",
+        "gone_by_status", "died", "civil_annulment", "name", "civil", "child", "protection",
+        "guardianship", "master_data", "notice", "renumbering", "annulment")
+}
+"""Builder names as ``event_codes.csv`` uses them."""
+
+_unknown_builders = {m.build for m in CODES.values()} - set(_BUILDERS)
+assert not _unknown_builders, f"event_codes.csv names unknown builders: {_unknown_builders}"
 
 
-def to_canonical(
-    records: Iterable[ExtractRecord | ExtractError],
-) -> Iterator[dict[str, Any] | ExtractError]:
-    """Canonical CPR events (JSON-ready dicts) from parsed records; errors pass through.
+def to_canonical_grouped(grouped: GroupedExtract, *, key: IdKey | None = None,
+                         ) -> Iterator[dict[str, Any] | ExtractError | Skipped]:
+    """Canonical events (JSON-ready dicts) of a grouped extract, then its errors.
 
-    Events come out in file order, one per 099 record, except the parents' derived copies of
-    child events, which come out at the end of the file (they need the child's own block).
+    Events come per person in order of first appearance, each person's in 099 order, then the
+    newborn's ``child_added`` if the person is one.
     """
-    conv = _Converter()
-    current: _Block | None = None
-    for rec in records:
-        if isinstance(rec, ExtractError):
-            yield rec
-            continue
-        kind = rec.record_type
-        pnr = rec.pnr
-        if pnr is None:
-            if current is not None:
-                yield from conv.block(current)
-                current = None
-            if kind == "000":
-                conv.start(rec)
-            elif kind == "910":
-                yield _error_record(rec)
-            continue
-        if current is None or kind == "001" or pnr != current.pnr:
-            if current is not None:
-                yield from conv.block(current)
-            current = _Block(pnr)
-        current.add(rec)
-    if current is not None:
-        yield from conv.block(current)
-    yield from conv.finish()
+    converter = _Converter(grouped, key)
+    for block in grouped.persons:
+        for rec in block.events:
+            yield converter.convert(block, rec)
+    for block in grouped.persons:
+        yield from converter.newborns(block)
+    yield from grouped.errors
+
+
+def to_canonical(records: Iterable[ExtractRecord | ExtractError], *, key: IdKey | None = None,
+                 ) -> Iterator[dict[str, Any] | ExtractError | Skipped]:
+    """Canonical events from parsed records (the whole file is read first: a person's records
+    are joined wherever they sit); errors pass through at the end."""
+    yield from to_canonical_grouped(group_persons(records), key=key)

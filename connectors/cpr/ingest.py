@@ -1,79 +1,47 @@
 """Ingesting a CPR change extract: file → canonical events → JSON Lines file or Kafka.
 
-:func:`ingest_cpr_extract` is what ``triage ingest cpr-extract FILE [--out FILE | --kafka
-BOOTSTRAP]`` calls. It streams the file (memory stays flat, except for the parents' copies of
-child events, held until the end of the file), checks every produced event with
+:func:`ingest_cpr_extract` is what ``triage ingest cpr-extract FILE (--out FILE | --kafka
+BOOTSTRAP)`` calls. It reads the file in whichever form it was delivered
+(:mod:`connectors.cpr.extract`), joins each person's records, converts every 099 record
+(:mod:`connectors.cpr.events`), checks every produced event with
 :func:`triage.models.events.parse_event` (an event the service would reject is reported as an
-error, never sent), and returns an :class:`IngestSummary` with the counts and every error by line.
-Errors are never skipped silently: the caller prints ``summary.errors``.
+error, never sent), and returns an :class:`~connectors.output.IngestSummary` with the counts,
+the skipped records and every error by line or record. Errors are never skipped silently.
 
 Kafka: topic ``cpr.events``, key the CPR number (UTF-8), value the event as JSON (UTF-8).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import orjson
+from connectors.cpr.events import Skipped, to_canonical_grouped
+from connectors.cpr.extract import ExtractError, read_extract
+from connectors.cpr.person import group_persons
+from connectors.ids import IdKey
+from connectors.output import IngestSummary, checked, write_events
 
-from connectors.cpr.events import to_canonical
-from connectors.cpr.extract import ExtractError, ExtractRecord, read_extract
-from triage.models.events import InvalidEvent, parse_event
+__all__ = ["TOPIC", "IngestSummary", "convert_file", "ingest_cpr_extract"]
 
 TOPIC = "cpr.events"
 
 
-@dataclass
-class IngestSummary:
-    """What one ingest did: records read, events written, errors by line."""
-
-    records: int = 0
-    events: int = 0
-    by_type: Counter[str] = field(default_factory=Counter)
-    errors: list[ExtractError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def lines(self) -> list[str]:
-        """Human-readable summary lines (CPR-free), for the CLI to print."""
-        out = [f"records: {self.records}", f"events: {self.events}",
-               f"errors: {len(self.errors)}"]
-        out += [f"  {kind}: {n}" for kind, n in sorted(self.by_type.items())]
-        out += [f"error {err}" for err in self.errors]
-        return out
-
-
-def _events(path: str | PathLike[str], summary: IngestSummary, *,
-            allow_trimmed: bool) -> Iterator[tuple[dict[str, Any], bytes]]:
-    """(event, JSON bytes) for every valid event; records and errors counted in ``summary``."""
-
-    def counted() -> Iterable[ExtractRecord | ExtractError]:
-        for item in read_extract(path, allow_trimmed=allow_trimmed):
-            if isinstance(item, ExtractRecord):
-                summary.records += 1
-            yield item
-
-    for item in to_canonical(counted()):
+def convert_file(path: str | PathLike[str], summary: IngestSummary, *,
+                 key: IdKey | None = None) -> Iterator[dict[str, Any]]:
+    """The canonical events of the extract at ``path``; records, skips and errors counted in
+    ``summary``."""
+    grouped = group_persons(read_extract(path))
+    summary.records = grouped.records
+    for item in to_canonical_grouped(grouped, key=key):
         if isinstance(item, ExtractError):
-            summary.errors.append(item)
-            continue
-        body = orjson.dumps(item)
-        parsed = parse_event(body)
-        if isinstance(parsed, InvalidEvent):  # a bug here, not in the file: still reported
-            summary.errors.append(ExtractError(0, f"produced an invalid {item.get('type')} "
-                                                  f"event: {parsed.error}"))
-            continue
-        summary.events += 1
-        summary.by_type[item["type"]] += 1
-        yield item, body
+            summary.errors.append(str(item))
+        elif isinstance(item, Skipped):
+            summary.skipped.append(str(item))
+        else:
+            yield item
 
 
 def ingest_cpr_extract(
@@ -82,49 +50,17 @@ def ingest_cpr_extract(
     out: Path | None = None,
     bootstrap: str | None = None,
     topic: str = TOPIC,
-    allow_trimmed: bool = False,
+    key: IdKey | None = None,
+    allow_trimmed: bool = True,
 ) -> IngestSummary:
-    """Convert the extract at ``path`` and write the events to ``out`` (JSON Lines) or produce
-    them to Kafka at ``bootstrap`` ("host:port"). Exactly one of the two must be given.
+    """Convert the extract at ``path`` and write the events to ``out`` (JSON Lines, mode 0600)
+    or produce them to Kafka at ``bootstrap`` ("host:port"). Exactly one of the two.
 
-    Not for use inside a running event loop (it runs its own); use
-    :func:`aingest_cpr_extract` there.
+    ``allow_trimmed`` is accepted for callers of the first version: trimmed lines are always
+    padded now. Raises :class:`~connectors.output.IngestFailed` when nothing can be written.
     """
-    if (out is None) == (bootstrap is None):
-        raise ValueError("give exactly one of out or bootstrap")
-    if out is not None:
-        summary = IngestSummary()
-        with Path(out).open("wb") as handle:
-            for _event, body in _events(path, summary, allow_trimmed=allow_trimmed):
-                handle.write(body + b"\n")
-        return summary
-    assert bootstrap is not None
-    return asyncio.run(aingest_cpr_extract(path, bootstrap=bootstrap, topic=topic,
-                                           allow_trimmed=allow_trimmed))
-
-
-async def aingest_cpr_extract(
-    path: str | PathLike[str],
-    *,
-    bootstrap: str,
-    topic: str = TOPIC,
-    allow_trimmed: bool = False,
-    batch: int = 1000,
-) -> IngestSummary:
-    """Produce the extract's events to Kafka, keyed by CPR number; wait for every ack."""
-    from aiokafka import AIOKafkaProducer
-
+    del allow_trimmed
     summary = IngestSummary()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        pending: list[asyncio.Future[Any]] = []
-        for event, body in _events(path, summary, allow_trimmed=allow_trimmed):
-            pending.append(await producer.send(topic, value=body, key=event["cpr"].encode()))
-            if len(pending) >= batch:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+    events = convert_file(path, summary, key=key)
+    write_events(checked(events, summary, "cpr"), out=out, bootstrap=bootstrap, topic=topic)
     return summary

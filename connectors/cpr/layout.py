@@ -10,6 +10,12 @@ offentlige brugere" (P12170) states them. They are copied from these public tran
 * magenta-aps/cpr_udtraek ``cpr_udtraek/records_parser.py``: the same positions as Python
   slices for 001, 003, 004, 008 and 012 (e.g. 001 ``STATUS = record[23:25]``, 012
   ``CIVST = record[13:14]``, ``AEGTEPNR = record[14:24]``) — they agree with Definitions.xml.
+* Records 022 (historisk personnummer), 023 (historisk adresse) and 029 (historisk civilstand):
+  Definitions.xml gives only their lengths (45, 96, 109). Their fields are read from the CPR
+  office's own test extract (``U12170-P opgavenr 110901 ADRNVN FE``, magenta-aps/cprbroker
+  ``CPRDirect.Tests/Resources``), where every record of these types lines up at the positions
+  below; the names follow the current records' (002, 012) names, ``HISTPNR`` is ours. ``ANNKOR``
+  is CPR's annulment/correction marker (``A`` annulled, ``K`` corrected).
 * Record 099 (hændelser): Definitions.xml gives only its length (45) and leaves the fields as
   "MORE FIELDS". The fields come from a public UFST CPR demo-extract generator
   (``CprDemoTool.make_rec_099``, 2022, found in the public code index): ``TIMESTAMPU`` at
@@ -41,6 +47,10 @@ rec   field                  start  length
 012   AEGTEPNR               15     10
 012   HAENSTART-CIVILSTAND   71     12
 014   BARNPNR                14     10
+022   HISTPNR                14     10      (an earlier PNR of the person)
+023   ANNKOR / KOMKOD        14 / 15 1 / 4
+023   TILFLYDTO / FRAFLYDTO  71 / 84 12 / 12
+029   ANNKOR / CIVST         14 / 15 1 / 1
 099   TIMESTAMPU             14     12
 099   HAENDELSE              26     3
 099   AFLEDTMRK              29     2
@@ -251,14 +261,49 @@ LAYOUTS: dict[str, RecordLayout] = {
         _layout("019", "Notater", 75),
         _layout("020", "Valgoplysninger", 47),
         _layout("021", "Flyttepåbud", 63),
-        _layout("022", "Historisk personnummer", 45),
-        _layout("023", "Historisk adresse", 96),
+        _layout(
+            "022", "Historisk personnummer", 45,
+            _f("HISTPNR", 14, 10),
+            _f("START_DT-HISTPNR", 24, 10),
+            _f("START_DT_UMRK-HISTPNR", 34, 1),
+            _f("SLUT_DT-HISTPNR", 35, 10),
+            _f("SLUT_DT_UMRK-HISTPNR", 45, 1),
+        ),
+        _layout(
+            "023", "Historisk adresse", 96,
+            _f("ANNKOR", 14, 1),
+            _f("KOMKOD", 15, 4, numeric=True),
+            _f("VEJKOD", 19, 4, numeric=True),
+            _f("HUSNR", 23, 4),
+            _f("ETAGE", 27, 2),
+            _f("SIDEDOER", 29, 4),
+            _f("BNR", 33, 4),
+            _f("CONVN", 37, 34),
+            _f("TILFLYDTO", 71, 12, numeric=True),
+            _f("TILFLYDT_UMRK", 83, 1),
+            _f("FRAFLYDTO", 84, 12, numeric=True),
+            _f("FRAFLYDT_UMRK", 96, 1),
+        ),
         _layout("024", "Historisk udrejse/indrejse", 218),
         _layout("025", "Historisk forsvinding", 40),
         _layout("026", "Historisk navn", 173),
         _layout("027", "Historisk statsborgerskab", 44),
         _layout("028", "Historisk folkekirkeforhold", 36),
-        _layout("029", "Historisk civilstand", 109),
+        _layout(
+            "029", "Historisk civilstand", 109,
+            _f("ANNKOR", 14, 1),
+            _f("CIVST", 15, 1),
+            _f("AEGTEPNR", 16, 10),
+            _f("AEGTEFOED_DT", 26, 10),
+            _f("AEGTEFOEDDT_UMRK", 36, 1),
+            _f("AEGTENVN", 37, 34),
+            _f("AEGTENVN_MRK", 71, 1),
+            _f("HAENSTART-CIVILSTAND", 72, 12, numeric=True),
+            _f("HAENSTART_UMRK-CIVILSTAND", 84, 1),
+            _f("HAENSLUT-CIVILSTAND", 85, 12, numeric=True),
+            _f("HAENSLUT_UMRK-CIVILSTAND", 97, 1),
+            _f("SEP_HENVIS-CIVILSTAND", 98, 12),
+        ),
         _layout("030", "Historisk separation", 48),
         # 052 (værgemål with værgemålstype) is not in Definitions.xml; its length is from the
         # UFST demo generator (017's 272 characters plus VAERGEMAALS_TYPE, 15).

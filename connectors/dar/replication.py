@@ -60,7 +60,8 @@ from pydantic import ValidationError
 
 from triage.models.address import Address
 
-__all__ = ["DAR_NAMESPACE", "AddressBook", "convert_replication", "event_id"]
+__all__ = ["DAR_NAMESPACE", "ENTITY_ORDER", "AddressBook", "convert_replication", "entity_of",
+           "event_id", "ordered", "read_replication_file"]
 
 DAR_NAMESPACE = uuid.UUID("5b0f4d3e-6a1c-5d52-9f0e-2a7c1d8e4b61")
 """Namespace of the UUID5 event ids (fixed: changing it would re-key every event)."""
@@ -155,7 +156,19 @@ class AddressBook:
     """The last sekvensnummer applied. Events at or below it are skipped (a restart that replays
     from an older position emits nothing twice and never rolls an address back)."""
     replayed: int = 0
-    """Events skipped because they were at or below :attr:`sekvensnummer`."""
+    """Events skipped because they were at or below their entity's position."""
+    positions: dict[str, list[int]] = field(default_factory=dict)
+    """Per entity (``adgangsadresse``, ``adresse``, ``vejstykke``, …) the last (txid,
+    sekvensnummer) applied. Entities are fetched one by one (DAWA's own guide does so), so each
+    keeps its own position: a unit event is never "replayed" because a house event with a
+    higher number came first."""
+    roads: dict[str, str] = field(default_factory=dict)
+    """Road names by ``kommunekode:vejkode`` (from vejstykke records): an adgangsadresse
+    carries no road name of its own."""
+    problems: list[str] = field(default_factory=list)
+    """Changes that could not be turned into events, each naming its txid/sekvensnummer and
+    why (e.g. a unit whose adgangsadresse is unknown). ``triage ingest`` reports them as
+    errors: nothing is dropped silently."""
 
     def add(self, address: Mapping[str, Any]) -> None:
         """Seed from a DAWA record (``id`` …) or a canonical Address dict (``address_id`` …)."""
@@ -186,12 +199,16 @@ class AddressBook:
 
     def snapshot(self) -> dict[str, Any]:
         return {"records": {k: dict(v) for k, v in self.records.items()},
-                "sekvensnummer": self.sekvensnummer}
+                "sekvensnummer": self.sekvensnummer,
+                "positions": {k: list(v) for k, v in self.positions.items()},
+                "roads": dict(self.roads)}
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> AddressBook:
         return cls(records={k: dict(v) for k, v in data.get("records", {}).items()},
-                   sekvensnummer=data.get("sekvensnummer"))
+                   sekvensnummer=data.get("sekvensnummer"),
+                   positions={k: list(v) for k, v in data.get("positions", {}).items()},
+                   roads=dict(data.get("roads", {})))
 
 
 def _timestamp(value: Any) -> str:
@@ -239,6 +256,10 @@ class _Converter:
         if old is None:
             if new is not None and ev.get("operation") != "insert":
                 self.book.unknown += 1
+                self.book.problems.append(
+                    f"txid {ev.get('txid')} sekvensnummer {ev.get('sekvensnummer')}: "
+                    f"{ev.get('operation')} of address {address_id}, never seen before: no "
+                    "'before' to compare with (seed the book from an udtræk)")
             return None
         if _retired(old):
             return None
@@ -267,25 +288,43 @@ class _Converter:
             "sekvensnummer": ev.get("sekvensnummer"),
         }
 
-    def convert(self, ev: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        seq = ev.get("sekvensnummer")
-        if isinstance(seq, int) and not isinstance(seq, bool):
-            if self.book.sekvensnummer is not None and seq <= self.book.sekvensnummer:
-                self.book.replayed += 1
-                return
+    def _replayed(self, ev: Mapping[str, Any], entity: str) -> bool:
+        seq, txid = _int(ev.get("sekvensnummer")), _int(ev.get("txid"))
+        position = [txid, seq]
+        if position == [-1, -1]:
+            return False
+        last = self.book.positions.get(entity)
+        if last is not None and position <= last:
+            self.book.replayed += 1
+            return True
+        self.book.positions[entity] = position
+        if seq >= 0 and (self.book.sekvensnummer is None or seq > self.book.sekvensnummer):
             self.book.sekvensnummer = seq
+        return False
+
+    def convert(self, ev: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         data = ev.get("data")
         operation = ev.get("operation")
         if not isinstance(data, Mapping) or operation not in ("insert", "update", "delete"):
             return
-        if "husnr" not in data and "kode" in data and "kommunekode" in data:
+        entity = entity_of(ev)
+        if self._replayed(ev, entity):
+            return
+        if entity == "vejstykke":
             yield from self._road(ev, data)
+            return
+        if entity in ("postnummer", "ejerlav", "other"):
             return
         address_id = _str(data.get("id"))
         if address_id is None:
             return
         provided = None if operation == "delete" else _record(data)
-        if "adgangsadresseid" not in data and "etage" not in data and "dør" not in data:
+        if entity == "adgangsadresse":
+            if provided is not None and not provided.get("vejnavn"):
+                road = self.book.roads.get(_road_key(provided.get("kommunekode"),
+                                                     provided.get("vejkode")))
+                if road:
+                    provided["vejnavn"] = road
             yield from self._units(ev, address_id, provided)
         new: dict[str, str | None] | None = None
         if provided is not None:
@@ -294,6 +333,18 @@ class _Converter:
             merged.update(self.book.records.get(address_id) or {})
             merged.update(provided)
             new = merged
+            access = merged.get("adgangsadresseid")
+            if entity == "adresse" and access and access != address_id:
+                house = self.book.records.get(access)
+                if house is None:
+                    self.book.records[address_id] = merged
+                    self.book.problems.append(
+                        f"txid {ev.get('txid')} sekvensnummer {ev.get('sekvensnummer')}: "
+                        f"adresse {address_id}: its adgangsadresse {access} is not known "
+                        "(seed the book from an udtræk at the starting txid)")
+                    self.book.incomplete += 1
+                    return
+                merged.update({f: house.get(f) for f in _ACCESS_FIELDS if f != "status"})
         if (event := self.emit(ev, address_id, new)) is not None:
             yield event
 
@@ -315,7 +366,11 @@ class _Converter:
     def _road(self, ev: Mapping[str, Any], data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """A vejstykke changed: a new ``navn`` renames every known address on it."""
         kommune, kode, navn = (_str(data.get(k)) for k in ("kommunekode", "kode", "navn"))
-        if ev.get("operation") != "update" or navn is None or kommune is None or kode is None:
+        if navn is None or kommune is None or kode is None:
+            return
+        if ev.get("operation") != "delete":
+            self.book.roads[_road_key(kommune, kode)] = navn
+        if ev.get("operation") != "update":
             return
         kommune, kode = kommune.zfill(4), kode.zfill(4)
         for address_id, old in list(self.book.records.items()):
@@ -326,13 +381,101 @@ class _Converter:
                 yield event
 
 
+def _int(value: Any) -> int:
+    """An integer position, or -1 when absent (DAWA's 2017 format has no txid)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _road_key(kommune: str | None, kode: str | None) -> str:
+    return f"{(kommune or '').zfill(4)}:{(kode or '').zfill(4)}"
+
+
+ENTITY_ORDER = ("vejstykke", "postnummer", "adgangsadresse", "adresse")
+"""Within one transaction, roads and houses are applied before the units that refer to them."""
+
+
+def entity_of(ev: Mapping[str, Any]) -> str:
+    """The DAWA entity of a replication event: given (``entitet``, as the poller and the file
+    reader annotate it) or recognised from its data."""
+    given = ev.get("entitet")
+    if isinstance(given, str) and given:
+        return given
+    data = ev.get("data")
+    if not isinstance(data, Mapping):
+        return "other"
+    if "husnr" in data or ("adgangsadresseid" in data and "etage" not in data
+                           and "dør" not in data):
+        return "adgangsadresse" if "etage" not in data and "dør" not in data \
+            and "adgangsadresseid" not in data else "adresse"
+    if "adgangsadresseid" in data or "etage" in data or "dør" in data:
+        return "adresse"
+    if "kode" in data and "kommunekode" in data:
+        return "vejstykke"
+    if "nr" in data:
+        return "postnummer"
+    return "other"
+
+
+def ordered(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Events of several entities merged in DAWA's order: by ``txid``, then houses before
+    units within a transaction, then ``sekvensnummer`` (a stable sort: equal keys keep their
+    order). Events without a ``txid`` (DAWA's 2017 format) sort by ``sekvensnummer``."""
+    def key(ev: Mapping[str, Any]) -> tuple[int, int, int]:
+        txid, seq = _int(ev.get("txid")), _int(ev.get("sekvensnummer"))
+        entity = entity_of(ev)
+        rank = ENTITY_ORDER.index(entity) if entity in ENTITY_ORDER else len(ENTITY_ORDER)
+        return (txid, rank if txid >= 0 else 0, seq)
+    return sorted(events, key=key)
+
+
+def read_replication_file(data: bytes) -> list[dict[str, Any]]:
+    """Replication events from a file: a JSON object ``{entity: [events]}`` (as the sample and
+    DAWA's per-entity fetches give them), a JSON list, or JSON Lines; each event annotated with
+    its ``entitet`` and the whole merged by :func:`ordered`. Raises ValueError naming the
+    line or item that is not an event object."""
+    import orjson
+
+    try:
+        doc: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        doc = None
+    if doc is None:
+        lines = [(n, line) for n, line in enumerate(data.splitlines(), start=1) if line.strip()]
+        items: list[dict[str, Any]] = []
+        for number, line in lines:
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise ValueError(f"line {number}: not JSON") from None
+            if not isinstance(item, dict):
+                raise ValueError(f"line {number}: not an event object")
+            items.append(item)
+        return [dict(e) for e in ordered(items)]
+    if isinstance(doc, dict):
+        merged: list[dict[str, Any]] = []
+        for entity, events in doc.items():
+            if not isinstance(events, list):
+                raise ValueError(f"entity {entity}: not a list of events")
+            for number, item in enumerate(events, start=1):
+                if not isinstance(item, dict):
+                    raise ValueError(f"entity {entity} item {number}: not an event object")
+                merged.append({**item, "entitet": entity})
+        return [dict(e) for e in ordered(merged)]
+    if isinstance(doc, list):
+        for number, item in enumerate(doc, start=1):
+            if not isinstance(item, dict):
+                raise ValueError(f"item {number}: not an event object")
+        return [dict(e) for e in ordered(doc)]
+    raise ValueError("neither a JSON object of entities, a JSON list nor JSON Lines")
+
+
 def convert_replication(events: Iterable[Mapping[str, Any]],
                         book: AddressBook) -> Iterator[dict[str, Any]]:
     """Canonical DAR events for a stream of DAWA replication events, in order.
 
     ``book`` is updated as the events are read (it is the state between calls). Events must come
-    in ``sekvensnummer`` order, as DAWA delivers them; an event at or below the book's last
-    ``sekvensnummer`` is skipped, so replaying from an older position is harmless.
+    in order (:func:`ordered`: ``txid``, then sequence number); an event at or below its
+    entity's last position is skipped, so replaying from an older position is harmless.
     """
     converter = _Converter(book)
     for ev in events:

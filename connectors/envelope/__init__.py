@@ -1,6 +1,11 @@
-"""SF1320_A / Datafordeler CPR business-event envelopes → canonical CPR events.
+"""CPR business-event envelopes → canonical CPR events: SF1320_A / Datafordeler JSON and KOMBIT
+Beskedfordeler XML.
 
-See :mod:`connectors.envelope.convert` for the format, its sources and the rules.
+* :mod:`connectors.envelope.convert` — the JSON format, its sources, :class:`Envelope` and the
+  conversion rules (the person lookup decides);
+* :mod:`connectors.envelope.kombit` — KOMBIT's XML ``Haendelsesbesked``, validated against
+  ``Beskedkuvert.xsd``, with the ObjektHandling action table;
+* :mod:`connectors.envelope.ingest` — ``triage ingest envelope FILE_OR_DIR``.
 """
 
 from connectors.envelope.convert import (

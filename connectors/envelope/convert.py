@@ -62,23 +62,39 @@ converter needs. It accepts ``objektID`` if it is a valid CPR number (``DDMMYYSS
 :class:`EnvelopeError`: it cannot be routed to a person, and the caller must dead-letter it rather
 than drop it.
 
-Timestamps: ``registered_at`` is the envelope's ``registreringstid`` (= afleveringsdato), else
-``Leveranceinformation.dannelsestidspunkt``, else the outer ``Timestamp``. Datafordeler writes
-them with ``+HH:MM`` or ``Z``; a time without offset is taken as UTC. The output always carries an
-offset.
+Timestamps: ``registered_at`` is the envelope's ``registreringstid`` (= afleveringsdato; in
+KOMBIT's XML ``Registreringstidspunkt``), else ``Leveranceinformation.dannelsestidspunkt``, else
+the outer ``Timestamp``. Datafordeler writes them with ``+HH:MM`` or ``Z``; a time without offset
+is Danish local time (Europe/Copenhagen, +01:00 or +02:00 by the date). The output always carries
+an offset.
+
+KOMBIT's Beskedfordeler XML (``Haendelsesbesked``) is read by :mod:`connectors.envelope.kombit`
+into the same :class:`Envelope`; from there the conversion is the same.
+
+What the envelope says happened decides which event is built, and the person lookup decides
+what it contains — and whether it happened at all when the message only says *that* something
+happened: a death, an emigration, a disappearance is written only when the lookup shows the
+person with status 90, 80 or 70; a birth takes the child's address and birth date from it. A
+lookup that fails, returns nothing, or does not show the event, gives ``cpr_event_<CODE>``
+(``cpr_event_UNKNOWN`` when the action has no CPR code) with ``unclassified_reason``: the core
+raises it. Codes follow DOMAIN.md's table (:data:`connectors.cpr.events.CODES`), upper-case,
+exactly as the CPR extract connector does.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import orjson
 from pydantic import ValidationError
 
+from connectors.cpr.events import CODES
+from connectors.cpr.person import derived_address_id
 from triage import cprnumber
 from triage.models.address import Address
 
@@ -94,63 +110,73 @@ __all__ = [
     "unclassified",
 ]
 
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
 
 class PersonLookup(Protocol):
     """``await lookup_person(cpr)`` → the person's current CPR data, or ``None`` if unknown.
 
     The dict has the persons-record shape of CONTRACT.md ("Reference data"): ``address`` (an
-    Address dict, or null), ``civil_status``, ``spouse_cpr``, ``status``; optionally
-    ``previous_address`` (Address dict; the address before the latest move), ``move_date``
-    (tilflytningsdato), ``civil_status_date``, ``status_date`` (statusdato: date of death,
-    emigration, disappearance) and ``country_code`` (udrejseland). A Datafordeler ``CprAdresse``
-    (``daradresse``, ``cprkommunekode``, ``cprvejkode``, ``husnummer``, ``etage``, ``sidedoer``,
-    ``postnummer``) is accepted in place of an Address dict. It may raise on failure.
+    Address dict, or null), ``civil_status``, ``spouse_cpr``, ``status``, ``birth_date``;
+    optionally ``previous_address`` (Address dict; the address before the latest move),
+    ``move_date`` (tilflytningsdato), ``civil_status_date``, ``status_date`` (statusdato: date
+    of death, emigration, disappearance), ``country_code`` (udrejseland) and ``parents`` (CPR
+    numbers). A Datafordeler ``CprAdresse`` (``daradresse``, ``cprkommunekode``, ``cprvejkode``,
+    ``husnummer``, ``etage``, ``sidedoer``, ``postnummer``) is accepted in place of an Address
+    dict. It may raise on failure.
     """
 
     async def __call__(self, cpr: str, /) -> dict[str, Any] | None: ...
 
 
 class EnvelopeError(ValueError):
-    """The envelope cannot be converted at all (no message id, no CPR number, no time).
+    """The envelope cannot be converted at all (no message id, no CPR number, no time, not
+    valid against the schema). The message never contains a CPR number. The caller reports it
+    (``triage ingest`` names the file) or dead-letters the original bytes."""
 
-    The message never contains a CPR number. The caller dead-letters the original bytes.
-    """
 
+_BUILT = {
+    "move": "address_changed", "correction": "address_changed", "arrival": "address_changed",
+    "same_address": "address_changed", "died": "died", "emigrated": "emigrated",
+    "disappeared": "disappeared", "civil": "civil_status_changed", "name": "name_changed",
+    "guardianship": "guardianship_changed", "master_data": "master_data_changed",
+    "notice": "registry_notice",
+}
+"""The builders of DOMAIN.md's code table this converter can back from a lookup."""
 
 TYPE_BY_CODE: dict[str, str] = {
-    "A01": "address_changed",
-    "A13": "name_changed",
-    "A19": "civil_status_changed",
-    "A20": "civil_status_changed",
-    "A21": "died",
-    "A23": "civil_status_changed",
-}
-"""CPR hændelseskode → canonical type (registries.md §1.3)."""
+    code: _BUILT[m.build] for code, m in CODES.items() if m.build in _BUILT}
+"""CPR hændelseskode → canonical type, for the codes an envelope can become (the rest of
+DOMAIN.md's table needs records an envelope does not carry, and stays unclassified)."""
+
+_TRANSLIT = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø": "oe", "Å": "aa"})
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.translate(_TRANSLIT).lower().replace("-", " ").split())
+
 
 CODE_BY_NAME: dict[str, str] = {
-    "flytning": "A01",
-    "navneaendring": "A13",
-    "vielse": "A19",
-    "skilsmisse": "A20",
-    "doedsfald": "A21",
-    "registreret partnerskab": "A23",
-    "registreretpartnerskab": "A23",
-    "partnerskab": "A23",
+    **{_name_key(m.cpr_name): code for code, m in CODES.items()},
+    "navneaendring": "A13", "doedsfald": "A21", "registreret partnerskab": "A23",
+    "registreretpartnerskab": "A23", "partnerskab": "A23", "flytning": "A01",
+    "vielse": "A19", "skilsmisse": "A20", "udrejse": "A06", "forsvinding": "A02",
+    "forsvinden": "A02", "forsvundet": "A02", "udvandring": "A06", "genindrejse": "A04",
 }
-"""Business-event names whose CPR code is known."""
+"""Business-event names → CPR code: CPR's own names (DOMAIN.md's table) and common short forms
+("Navneændring;KommuneTidligere:…")."""
 
 _TYPE_BY_NAME: dict[str, str] = {
-    "udrejse": "emigrated",
-    "udvandring": "emigrated",
-    "forsvinden": "disappeared",
-    "forsvundet": "disappeared",
-    "forsvinding": "disappeared",
+    "foedsel": "child_added",
+    "birth": "child_added",
     "separation": "civil_status_changed",
     "enkestand": "civil_status_changed",
     "ophaevet partnerskab": "civil_status_changed",
     "ophaevelse af partnerskab": "civil_status_changed",
 }
-"""Business events recognised by name only (their codes are not public, registries.md §8)."""
+"""Business events without a CPR code of their own (a birth has none, DOMAIN.md)."""
+
+_GONE_STATUS = {"died": "90", "emigrated": "80", "disappeared": "70"}
 
 _EXPECTED_CIVIL_STATUS: dict[str, frozenset[str]] = {
     "A19": frozenset("G"),
@@ -161,7 +187,6 @@ _EXPECTED_CIVIL_STATUS: dict[str, frozenset[str]] = {
 
 _CIVIL_STATUSES = frozenset("UGFEPOLD")
 _CODE_RE = re.compile(r"^[A-Z]\d{2}$")
-_TRANSLIT = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø": "oe", "Å": "aa"})
 
 
 # --- parsing the envelope (pure) -------------------------------------------------------------
@@ -169,20 +194,37 @@ _TRANSLIT = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø":
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """What the converter takes from one Hændelsesbesked."""
+    """What the converter takes from one Hændelsesbesked (JSON or KOMBIT XML).
+
+    ``repr`` masks every CPR number it holds."""
 
     message_id: str
     registered_at: datetime
     cpr: str
     business_event: str
-    """The raw forretningshaendelse ("A01", "Flytning", …)."""
+    """The raw forretningshaendelse ("A01", "Flytning", …) or, for KOMBIT, the action's name
+    from the action table."""
     code: str | None
     """The CPR hændelseskode when known, else None."""
     municipality_before: str | None
     municipality_after: str | None
     derived_marker: str | None
-    attributes: Mapping[str, Any]
+    attributes: Mapping[str, Any] = field(default_factory=dict)
     """Normalised ``Beskeddata[].Objektdata.attributes`` (may be empty)."""
+    related: tuple[str, ...] = ()
+    """CPR numbers of the message's related persons (``RelateretObjekt``)."""
+    person_data: Mapping[str, Any] | None = None
+    """Person data the message itself carries (KOMBIT Beskeddata), in the lookup's shape."""
+    event_id: str | None = None
+    """The canonical event id when it is not ``message_id`` (KOMBIT: a keyed hash)."""
+    action: str | None = None
+    """KOMBIT's ObjektHandling UUID, when the envelope came from XML."""
+
+    def __repr__(self) -> str:
+        return (f"Envelope(message_id={self.message_id!r}, "
+                f"registered_at={self.registered_at.isoformat()!r}, "
+                f"cpr={cprnumber.mask(self.cpr)!r}, business_event={self.business_event!r}, "
+                f"code={self.code!r}, related={[cprnumber.mask(r) for r in self.related]!r})")
 
 
 def _norm_key(key: str) -> str:
@@ -203,6 +245,13 @@ def _first(value: Any) -> Any:
     if isinstance(value, list):
         return value[0] if value else None
     return value
+
+
+def _many(value: Any) -> list[Any]:
+    """A list, or a single object as a one-element list (XML renderings give one object)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _text(value: Any) -> str | None:
@@ -230,21 +279,28 @@ def _message(doc: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """ISO 8601 with ``Z``, ``+HH:MM`` or (taken as UTC) no offset; up to 7 fraction digits."""
+    """ISO 8601 with ``Z``, ``+HH:MM`` or (Danish local time) no offset; up to 7 fraction
+    digits (.NET writes seven; Python reads six)."""
     text = _text(value)
     if text is None:
         raise EnvelopeError("timestamp missing")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", text)
+    if match:
+        text = f"{match[1]}.{match[2][:6].ljust(6, '0')}{match[3]}"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise EnvelopeError("timestamp is not ISO 8601") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=COPENHAGEN)
 
 
-def _as_cpr(value: Any) -> str | None:
+def as_cpr(value: Any) -> str | None:
+    """A CPR number from ``DDMMYYSSSS``, ``DDMMYY-SSSS`` or KOMBIT's ``urn:oio:cpr-nr:…``."""
     text = _text(value)
     if text is None:
         return None
+    if text.lower().startswith("urn:oio:cpr-nr:"):
+        text = text[len("urn:oio:cpr-nr:"):]
     text = text.replace("-", "")
     try:
         return cprnumber.validate(text)
@@ -273,17 +329,17 @@ def _municipality(value: str | None) -> str | None:
     return None
 
 
-def _classify(event: str) -> tuple[str | None, str | None]:
+def classify(event: str) -> tuple[str | None, str | None]:
     """(CPR code or None, canonical type or None) for a forretningshaendelse."""
     token = event.strip()
     if token.lower().startswith("cpr.businessevent."):
         token = token[len("cpr.businessevent."):]
     if _CODE_RE.match(token.upper()):
         return token.upper(), TYPE_BY_CODE.get(token.upper())
-    name = " ".join(token.translate(_TRANSLIT).lower().replace("-", " ").split())
+    name = _name_key(token)
     named = CODE_BY_NAME.get(name)
     if named is not None:
-        return named, TYPE_BY_CODE[named]
+        return named, TYPE_BY_CODE.get(named)
     return None, _TYPE_BY_NAME.get(name)
 
 
@@ -303,7 +359,7 @@ def parse_envelope(envelope: Mapping[str, Any] | bytes | str) -> Envelope:
     registration = _first(filtrering.get("objektregistrering")) or {}
     delivery = kuvert.get("leveranceinformation") or {}
     attributes: dict[str, Any] = {}
-    for item in message.get("beskeddata") or []:
+    for item in _many(message.get("beskeddata")):
         data = (item or {}).get("objektdata") if isinstance(item, Mapping) else None
         if isinstance(data, Mapping) and isinstance(data.get("attributes"), Mapping):
             attributes.update(data["attributes"])
@@ -328,19 +384,20 @@ def parse_envelope(envelope: Mapping[str, Any] | bytes | str) -> Envelope:
     before = before or _text(attributes.get("cprkommunekodetidligere"))
     after = after or _text(attributes.get("cprkommunekodenuvaerende"))
 
-    cpr = _as_cpr(registration.get("objektid")) or _as_cpr(attributes.get("personid"))
-    if cpr is None:
-        for rel in filtrering.get("relateretobjekt") or []:
-            if isinstance(rel, Mapping) and (cpr := _as_cpr(rel.get("objektid"))):
-                break
+    related = tuple(c for c in (as_cpr(r.get("objektid")) for r in
+                                _many(filtrering.get("relateretobjekt"))
+                                if isinstance(r, Mapping)) if c)
+    cpr = as_cpr(registration.get("objektid")) or as_cpr(attributes.get("personid"))
+    if cpr is None and related:
+        cpr = related[0]
     if cpr is None:
         for key in ("pnr", "personnummer", "cprnummer"):
-            if cpr := _as_cpr(attributes.get(key)):
+            if cpr := as_cpr(attributes.get(key)):
                 break
     if cpr is None:
         raise EnvelopeError("no CPR number in the envelope (person id is not a PNR)")
 
-    code, _ = _classify(event)
+    code, _ = classify(event)
     marker = _text(attributes.get("afledtmarkering") or attributes.get("afledtmrk"))
     return Envelope(
         message_id=message_id,
@@ -352,6 +409,7 @@ def parse_envelope(envelope: Mapping[str, Any] | bytes | str) -> Envelope:
         municipality_after=_municipality(after),
         derived_marker=marker,
         attributes=attributes,
+        related=tuple(r for r in related if r != cpr),
     )
 
 
@@ -363,7 +421,9 @@ class _Unclassified(Exception):
 
 
 def _address(value: Any) -> dict[str, Any] | None:
-    """A canonical Address dict from an Address dict or a Datafordeler CprAdresse, else None."""
+    """A canonical Address dict from an Address dict, a Datafordeler CprAdresse or CPR's basic
+    information fields (kommunekode, vejkode, husnummer, …: the address id derived as the CPR
+    extract connector derives it), else None."""
     if not isinstance(value, Mapping):
         return None
     data = dict(value)
@@ -377,6 +437,17 @@ def _address(value: Any) -> dict[str, Any] | None:
             "door": data.get("sidedoer"),
             "postcode": str(data.get("postnummer")) if data.get("postnummer") else None,
             "label": data.get("vejadresseringsnavn"),
+        }
+    elif "address_id" not in data and "kommunekode" in data and "vejkode" in data:
+        parts = [str(data.get(k) or "").strip() for k in
+                 ("kommunekode", "vejkode", "husnummer", "etage", "sidedoer")]
+        data = {
+            "address_id": derived_address_id(*parts),
+            "municipality_code": parts[0], "road_code": parts[1],
+            "house_number": parts[2].lstrip("0") or parts[2] or None,
+            "floor": parts[3] or None, "door": parts[4] or None,
+            "postcode": str(data.get("postnummer") or "").strip() or None,
+            "label": data.get("standardadresse"),
         }
     try:
         return Address.model_validate(data).model_dump(mode="json")
@@ -399,7 +470,7 @@ def _date(value: Any) -> str | None:
 
 def _base(env: Envelope, type_: str) -> dict[str, Any]:
     return {
-        "event_id": env.message_id,
+        "event_id": env.event_id or env.message_id,
         "source": "cpr",
         "type": type_,
         "registered_at": env.registered_at.isoformat(),
@@ -409,24 +480,21 @@ def _base(env: Envelope, type_: str) -> dict[str, Any]:
     }
 
 
-def _unknown_type(env: Envelope) -> str:
-    if env.code is not None:
-        return f"cpr_event_{env.code}"
-    slug = re.sub(r"[^a-z0-9]+", "_", env.business_event.translate(_TRANSLIT).lower()).strip("_")
-    return f"cpr_event_{slug or 'unknown'}"
-
-
 def unclassified(env: Envelope, reason: str) -> dict[str, Any]:
     """The event the core raises as unclassified: never suppressed, never dropped."""
-    event = _base(env, _unknown_type(env))
+    event = _base(env, f"cpr_event_{env.code}" if env.code else "cpr_event_UNKNOWN")
     event["business_event"] = env.business_event
+    if env.action is not None:
+        event["action"] = env.action
     event["municipality_before"] = env.municipality_before
     event["municipality_after"] = env.municipality_after
     event["unclassified_reason"] = reason
     return event
 
 
-async def _lookup(lookup: PersonLookup, cpr: str) -> dict[str, Any]:
+async def _lookup(env: Envelope, lookup: PersonLookup, cpr: str) -> dict[str, Any]:
+    if env.person_data is not None and cpr == env.cpr:
+        return dict(env.person_data)
     try:
         person = await lookup(cpr)
     except Exception as exc:  # any failure means "could not be checked"
@@ -473,7 +541,7 @@ def _civil_status_changed(env: Envelope, person: Mapping[str, Any]) -> dict[str,
     if expected is not None and status not in expected:
         raise _Unclassified("lookup civil status does not reflect the event yet")
     spouse = person.get("spouse_cpr")
-    spouse_cpr = _as_cpr(spouse) if spouse else None
+    spouse_cpr = as_cpr(spouse) if spouse else None
     if spouse and spouse_cpr is None:
         raise _Unclassified("lookup spouse is not a valid CPR number")
     event = _base(env, "civil_status_changed")
@@ -483,49 +551,75 @@ def _civil_status_changed(env: Envelope, person: Mapping[str, Any]) -> dict[str,
     return event
 
 
+def _gone(env: Envelope, type_: str, person: Mapping[str, Any]) -> dict[str, Any]:
+    status = str(person.get("status") or "").zfill(2)
+    if status != _GONE_STATUS[type_]:
+        raise _Unclassified(f"lookup does not show the {type_.replace('_', ' ')} event: "
+                            f"status {status}, not {_GONE_STATUS[type_]}")
+    event = _base(env, type_)
+    event["date"] = _event_date(env, person, "status_date", "date")
+    if type_ == "emigrated":
+        country = person.get("country_code")
+        event["country_code"] = str(country) if country is not None else None
+    return event
+
+
+def _child_added(env: Envelope, person: Mapping[str, Any]) -> dict[str, Any]:
+    address = _address(person.get("address"))
+    if address is None:
+        raise _Unclassified("lookup has no usable address of the child")
+    born = _date(person.get("birth_date"))
+    if born is None:
+        raise _Unclassified("lookup has no birth date of the child")
+    parents: Sequence[Any] = person.get("parents") or env.related
+    valid = [c for c in (as_cpr(p) for p in parents) if c]
+    if not valid:
+        raise _Unclassified("no parent known (neither the lookup nor the message names one)")
+    event = _base(env, "child_added")
+    event.update(child_cpr=env.cpr, parents=valid, address=address, date=born)
+    return event
+
+
 async def convert_envelope(
     envelope: Mapping[str, Any] | bytes | str | Envelope, lookup_person: PersonLookup
 ) -> dict[str, Any]:
     """Convert one Hændelsesbesked into one canonical CPR event dict.
 
-    * A01 flytning → ``address_changed``: ``to`` from the lookup's current address, ``from`` from
-      its ``previous_address`` if known (else null), ``move_date`` from its ``move_date`` (else the
-      envelope's virkningfra, else the registration date).
-    * vielse / skilsmisse / registreret partnerskab (A19/A20/A23, and separation etc. by name) →
-      ``civil_status_changed`` with the lookup's ``civil_status``/``spouse_cpr``.
-    * dødsfald (A21) → ``died``; udrejse → ``emigrated``; forsvinden → ``disappeared``: the date
-      (and udrejseland) from the lookup if it answers, else the envelope's dates. These need no
-      lookup to be classified, so a failed lookup does not make them unclassified.
-    * navneændring (A13) → ``name_changed`` (no lookup).
-    * anything else → ``cpr_event_<code>`` (raised as unclassified by the core).
-
-    When an address or civil-status event's lookup fails, returns nothing, or returns data that
-    does not reflect the event (another municipality than ``KommuneNuvaerende``, the old address,
-    the old civil status), the result is a ``cpr_event_<code>`` event with
-    ``unclassified_reason``: the core raises it, it never suppresses it on a guess.
+    * a move (A01, A03, A04, A09, P10, P31, A42) → ``address_changed``: ``to`` from the lookup's
+      current address, ``from`` from its ``previous_address`` if known (else null),
+      ``move_date`` from its ``move_date`` (else the envelope's virkningfra, else the
+      registration date);
+    * vielse / skilsmisse / registreret partnerskab / civilstandsdata (A19/A20/A23/A24, and
+      separation etc. by name) → ``civil_status_changed`` with the lookup's civil status;
+    * dødsfald (A21), udrejse (A06), forsvinding (A02) → ``died`` / ``emigrated`` /
+      ``disappeared`` when the lookup shows status 90 / 80 / 70, with its status date;
+    * fødsel (KOMBIT, no CPR code) → ``child_added`` on the child, with the child's address and
+      birth date from the lookup and the parents from the lookup or the message's related
+      persons;
+    * names, guardianship, master data, registry notices → their type (no lookup);
+    * anything else → ``cpr_event_<CODE>`` (raised as unclassified by the core).
 
     Raises :class:`EnvelopeError` when the envelope itself is unusable.
     """
     env = envelope if isinstance(envelope, Envelope) else parse_envelope(envelope)
-    _, type_ = _classify(env.business_event)
+    _, type_ = classify(env.business_event)
+    mapping = CODES.get(env.code or "")
     try:
         if type_ == "address_changed":
-            return _address_changed(env, await _lookup(lookup_person, env.cpr))
+            return _address_changed(env, await _lookup(env, lookup_person, env.cpr))
         if type_ == "civil_status_changed":
-            return _civil_status_changed(env, await _lookup(lookup_person, env.cpr))
+            return _civil_status_changed(env, await _lookup(env, lookup_person, env.cpr))
+        if type_ in _GONE_STATUS:
+            return _gone(env, type_, await _lookup(env, lookup_person, env.cpr))
+        if type_ == "child_added":
+            return _child_added(env, await _lookup(env, lookup_person, env.cpr))
     except _Unclassified as why:
         return unclassified(env, str(why))
-    if type_ in ("died", "emigrated", "disappeared"):
-        try:
-            person: dict[str, Any] | None = await _lookup(lookup_person, env.cpr)
-        except _Unclassified:
-            person = None
-        event = _base(env, type_)
-        event["date"] = _event_date(env, person, "status_date", "date")
-        if type_ == "emigrated":
-            country = person.get("country_code") if person else None
-            event["country_code"] = str(country) if country is not None else None
-        return event
-    if type_ == "name_changed":
-        return _base(env, "name_changed")
+    if type_ in ("name_changed", "guardianship_changed"):
+        return _base(env, type_)
+    if type_ in ("master_data_changed", "registry_notice") and mapping is not None:
+        return dict(_base(env, type_), what=mapping.what)
+    if mapping is not None:
+        return unclassified(env, f"{env.code} ({mapping.type}) needs CPR records an envelope "
+                                 "does not carry")
     return unclassified(env, "business event not mapped")

@@ -125,6 +125,30 @@ class CprNumberChanged(CprEvent):
     new_cpr: Cpr
 
 
+class CprNumberAnnulled(CprEvent):
+    """The person's CPR number was deleted or annulled (P02, A40; contract v2)."""
+
+    type: Literal["cpr_number_annulled"]
+    date: date
+
+
+class DeathAnnulled(CprEvent):
+    """A registered death was annulled: the person lives (A25 after A21; contract v2)."""
+
+    type: Literal["death_annulled"]
+    date: date
+
+
+class DataChanged(CprEvent):
+    """Master data with no bearing on entitlement (contact address, church, supplementary
+    address, …: ``master_data_changed``) or registry bookkeeping that is no change in the
+    person's life (subscription, record request: ``registry_notice``); contract v2. ``what``
+    says which, e.g. ``contact_address`` or ``record_request``."""
+
+    type: Literal["master_data_changed", "registry_notice"]
+    what: str = Field(min_length=1)
+
+
 # --- DAR -------------------------------------------------------------------------------------
 
 
@@ -196,7 +220,8 @@ class UnknownEvent(EventBase):
 
 Event = (
     AddressChanged | PersonGone | CivilStatusChanged | ChildAdded | MasterDataChanged
-    | CprNumberChanged | DarEvent | BenefitEvent | IncomeReported | SingleStatusChanged
+    | CprNumberChanged | CprNumberAnnulled | DeathAnnulled | DataChanged | DarEvent
+    | BenefitEvent | IncomeReported | SingleStatusChanged
     | UnknownEvent
 )
 
@@ -212,7 +237,8 @@ class InvalidEvent:
 
 _MODELS: dict[str, dict[str, type[EventBase]]] = {"cpr": {}, "dar": {}, "atp": {}}
 for _model in (AddressChanged, PersonGone, CivilStatusChanged, ChildAdded, MasterDataChanged,
-               CprNumberChanged, DarEvent, BenefitEvent, IncomeReported, SingleStatusChanged):
+               CprNumberChanged, CprNumberAnnulled, DeathAnnulled, DataChanged, DarEvent,
+               BenefitEvent, IncomeReported, SingleStatusChanged):
     _source = _model.model_fields["source"].annotation.__args__[0]  # type: ignore[union-attr]
     for _type in _model.model_fields["type"].annotation.__args__:  # type: ignore[union-attr]
         _MODELS[_source][_type] = _model
