@@ -7,8 +7,12 @@ For each system:
   send until the system has written its last output (for the worker: every decision that does not
   wait for a household window still open at the end of the stream — counted by running the core
   over the same lines);
-* **latency** — 3,000 further events (fresh ids) produced at 1,000 events/s; p50/p99 of the time
-  from send to the output arriving, for the worker only over events that wait for no correlation;
+* **latency** — 3,000 further events (fresh ids, registered a minute of event time apart after
+  the corpus) produced at 1,000 events/s; p50/p99 of the time from send to the output arriving,
+  for the worker only over events that wait for no correlation. The worker is measured twice:
+  with lateness 0, and with the default allowed lateness (1h), where an event cannot be decided
+  before an event registered an hour after it has arrived — there latency is counted **beyond
+  the lateness**: from that later event's send, not the event's own (issue "Event time");
 * **memory** — the process's peak RSS (``VmHWM``).
 
 Targets (issue 3): the worker ≥ 80 % of the bare faust agent's throughput and ≥ 2,000 events/s;
@@ -25,13 +29,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from triage.core import Triage
+from triage.core import Triage, parse_window
 from triage.dev import TOPIC_BY_SOURCE, create_topics, start_worker, topic_and_key, wait_ready
+from triage.pipeline import Pipeline
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.broker import EmbeddedBroker, free_port
@@ -39,6 +45,9 @@ from triage.stream.broker import EmbeddedBroker, free_port
 THROUGHPUT_EVENTS = 20_000
 LATENCY_EVENTS = 3_000
 LATENCY_RATE = 1_000.0
+LATENCY_STEP = 60.0
+"""Seconds of event time between two latency events: at 1,000 events/s, an hour of lateness is
+60 events (60 ms) of wall time."""
 
 
 @dataclass
@@ -123,34 +132,70 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def decidable(corpus: Path, lines: list[bytes]) -> int:
-    """How many decisions the core writes for ``lines`` before end-of-input flushing."""
+    """How many decisions the pipeline writes for ``lines`` before end-of-input flushing."""
     core = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
                   load_ruleset(DEFAULT_RULES))
-    return sum(len(core.process(line).decisions) for line in lines)
+    pipeline = Pipeline(core)
+    return sum(len(pipeline.process(line).decisions) for line in lines)
 
 
-def measure_worker(broker: EmbeddedBroker, corpus: Path, lines: list[bytes],
-                   latency_lines: list[tuple[str, bytes]]) -> Figures:
-    port = free_port()
-    worker = start_worker(broker.bootstrap, corpus, port, 3)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/ready", worker)
-        topics = dict(TOPIC_BY_SOURCE)
-        named = [(str(i), line) for i, line in enumerate(lines)]
-        done = decidable(corpus, lines) - 300  # the last few lines may still be in flight
-        seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, "triage.decisions", named,
-                                          None, done, "event_id"))
-        _, latencies, outputs = asyncio.run(drive(
-            broker.bootstrap, topics, "triage.decisions", latency_lines, LATENCY_RATE,
-            int(len(latency_lines) * 0.9), "event_id"))
-        immediate = [v for k, v in latencies.items()
-                     if not any((c.get("correlation_id") or "").startswith("hh-")
-                                for c in outputs[k]["cases"])]
-        return Figures("triage worker", done / seconds, percentile(immediate, 0.5),
-                       percentile(immediate, 0.99), peak_rss_mib(worker.pid))
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+def restamped(lines: list[tuple[str, bytes]], after: float) -> list[tuple[str, bytes]]:
+    """The latency events, registered LATENCY_STEP seconds apart from a day after ``after``
+    (the corpus's latest registered_at): the stream goes on in event time."""
+    out = []
+    for i, (event_id, line) in enumerate(lines):
+        event = orjson.loads(line)
+        at = after + 86400 + i * LATENCY_STEP
+        event["registered_at"] = datetime.fromtimestamp(at, UTC).isoformat()
+        out.append((event_id, orjson.dumps(event)))
+    return out
+
+
+def beyond_lateness(latencies: dict[str, float], lines: list[tuple[str, bytes]],
+                    lateness: float) -> dict[str, float]:
+    """Latency counted from the send of the first event registered ``lateness`` after each
+    event (when the event becomes decidable), instead of from its own send."""
+    sends = [event_id for event_id, _ in lines]
+    per_step = int(lateness // LATENCY_STEP) + (1 if lateness % LATENCY_STEP else 0)
+    out = {}
+    for i, event_id in enumerate(sends):
+        j = i + per_step
+        if event_id in latencies and j < len(sends) and sends[j] in latencies:
+            # arrival(i) - send(j) = latency(i) - (send(j) - send(i)); send gaps are 1/rate
+            out[event_id] = latencies[event_id] - per_step / LATENCY_RATE
+    return out
+
+
+def measure_worker(corpus: Path, lines: list[bytes], lateness: str) -> Figures:
+    """The worker on a broker of its own, with ``lateness`` (``0`` or a duration)."""
+    with EmbeddedBroker(log_path=corpus / f"broker-{lateness}.log") as broker:
+        create_topics(broker, partitions=3)
+        port = free_port()
+        worker = start_worker(broker.bootstrap, corpus, port, 3, lateness=lateness)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/ready", worker)
+            topics = dict(TOPIC_BY_SOURCE)
+            named = fresh_ids(lines, "tp")
+            done = decidable(corpus, [body for _, body in named]) - 300  # the tail may wait
+            seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, "triage.decisions",
+                                              named, None, done, "event_id"))
+            latest = max(orjson.loads(body)["registered_at"] for _, body in named)
+            stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], "lat"),
+                                datetime.fromisoformat(latest).timestamp())
+            _, latencies, outputs = asyncio.run(drive(
+                broker.bootstrap, topics, "triage.decisions", stamped, LATENCY_RATE,
+                int(len(stamped) * 0.9), "event_id"))
+            seconds_late = parse_window(lateness).total_seconds() if lateness != "0" else 0.0
+            measured = beyond_lateness(latencies, stamped, seconds_late)
+            immediate = [v for k, v in measured.items()
+                         if not any((c.get("correlation_id") or "").startswith("hh-")
+                                    for c in outputs[k]["cases"])]
+            return Figures(f"worker, lateness {lateness}", done / seconds,
+                           percentile(immediate, 0.5), percentile(immediate, 0.99),
+                           peak_rss_mib(worker.pid))
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
 
 
 def measure_baseline(kind: str, broker: EmbeddedBroker, lines: list[bytes],
@@ -188,23 +233,23 @@ def main() -> int:
         corpus = Path(tmp)
         simulate(corpus, seed=21, events=THROUGHPUT_EVENTS)
         lines = [x for x in (corpus / "events.jsonl").read_bytes().splitlines() if x.strip()]
+        results = [measure_worker(corpus, lines, "1h"), measure_worker(corpus, lines, "0")]
         with EmbeddedBroker(log_path=corpus / "broker.log") as broker:
             create_topics(broker, partitions=3)
-            results = [
-                measure_worker(broker, corpus, lines,
-                               fresh_ids(lines[:LATENCY_EVENTS], "lat")),
+            results += [
                 measure_baseline("faust", broker, lines, fresh_ids(lines[:LATENCY_EVENTS],
                                                                     "faust-lat")),
                 measure_baseline("aiokafka", broker, lines,
                                  fresh_ids(lines[:LATENCY_EVENTS], "aiokafka-lat")),
             ]
-    print(f"{'system':16} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")
+    print(f"{'system':22} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")
     for f in results:
-        print(f"{f.name:16} {f.throughput:10,.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} "
+        print(f"{f.name:22} {f.throughput:10,.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} "
               f"{f.rss_mib:13.1f}")
-    worker, bare_faust = results[0], results[1]
+    worker, worker_0, bare_faust = results[0], results[1], results[2]
     print(f"worker / bare faust throughput: {worker.throughput / bare_faust.throughput:.2f} "
-          f"(target ≥ 0.80; and ≥ 2,000 events/s); worker p99 {worker.p99_ms:.0f} ms "
+          f"(target ≥ 0.80; and ≥ 2,000 events/s); worker p99 beyond the lateness "
+          f"{worker.p99_ms:.0f} ms, with lateness 0 {worker_0.p99_ms:.0f} ms "
           f"(target ≤ 250 ms)")
     return 0
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from triage.models.events import InvalidEvent, parse_event
+from triage.stream.settings import HEARTBEAT, KIND_HEADER
 
 __all__ = ["IngestFailed", "IngestSummary", "open_private", "write_events"]
 
@@ -103,6 +104,8 @@ def write_events(events: Iterable[tuple[bytes, bytes]], *, out: Path | None,
     if (out is None) == (bootstrap is None):
         raise ValueError("give exactly one of out or bootstrap")
     events = in_event_time(events)
+    latest = datetime.fromisoformat(orjson.loads(events[-1][1])["registered_at"]) \
+        if events else None
     if out is not None:
         try:
             handle = open_private(out)
@@ -113,12 +116,17 @@ def write_events(events: Iterable[tuple[bytes, bytes]], *, out: Path | None,
                 handle.write(body + b"\n")
         return
     assert bootstrap is not None
-    asyncio.run(produce(events, bootstrap=bootstrap, topic=topic))
+    asyncio.run(produce(events, bootstrap=bootstrap, topic=topic, heartbeat_at=latest))
 
 
 async def produce(events: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[bytes, bytes]],
-                  *, bootstrap: str, topic: str, batch: int = 1000) -> None:
-    """Produce to Kafka, keyed; wait for every acknowledgement. Unreachable → IngestFailed."""
+                  *, bootstrap: str, topic: str, batch: int = 1000,
+                  heartbeat_at: datetime | None = None) -> None:
+    """Produce to Kafka, keyed; wait for every acknowledgement. Unreachable → IngestFailed.
+
+    With ``heartbeat_at`` (a batch's latest ``registered_at``), end with a heartbeat on every
+    partition of ``topic``: the batch is complete up to that time, so the worker decides its
+    last events at once instead of waiting out the allowed lateness by the wall clock."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
@@ -143,6 +151,11 @@ async def produce(events: Iterable[tuple[bytes, bytes]] | AsyncIterator[tuple[by
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
+        if heartbeat_at is not None:
+            value = heartbeat_at.isoformat().encode()
+            for partition in sorted(await producer.partitions_for(topic)):
+                await (await producer.send(topic, value=value, partition=partition,
+                                           headers=[(KIND_HEADER, HEARTBEAT)]))
     except KafkaError as exc:
         raise IngestFailed(f"Kafka at {bootstrap} failed while producing to {topic}: "
                            f"{type(exc).__name__}") from None

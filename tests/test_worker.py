@@ -14,7 +14,6 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -24,14 +23,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.world import World, address
 from triage.core import Triage
-from triage.dev import create_topics, start_worker, stop_process, topic_and_key, wait_ready
+from triage.dev import (
+    create_topics,
+    send_heartbeats,
+    start_worker,
+    stop_process,
+    topic_and_key,
+    wait_ready,
+)
 from triage.models.events import InvalidEvent, parse_event
-from triage.pipeline import Pipeline
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.snapshot import load_reference
 from triage.stream.app import header
 from triage.stream.broker import EmbeddedBroker, free_port
-from triage.stream.decider import tick_time
+from triage.stream.decider import RoutedDecider
 from triage.stream.settings import INPUT_TOPICS, KIND_HEADER, ROUTED_TOPIC, TICK
 
 pytestmark = pytest.mark.kafka
@@ -54,16 +59,27 @@ def write_reference(w: World, folder: Path) -> None:
     (folder / "cases.jsonl").write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in w.cases))
 
 
-async def produce(bootstrap: str, lines: list[bytes]) -> None:
+async def produce(bootstrap: str, lines: list[bytes], *, complete: bool = True) -> None:
+    """Every line to its registry topic, keyed per CONTRACT.md. ``complete``: then a heartbeat
+    on every input partition two days after the last event — the registries' promise that the
+    stream is complete, which lets the worker decide its tail (every household window closes),
+    as replay does at the end of its file."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         for line in lines:
             topic, key = topic_and_key(line)
             await producer.send(topic, value=line, key=key)
+        if complete:
+            await send_heartbeats(producer, latest_registered_at(lines) + 2 * 86400)
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def latest_registered_at(lines: list[bytes]) -> float:
+    parsed = (parse_event(line) for line in lines)
+    return max(e.registered_at.timestamp() for e in parsed if not isinstance(e, InvalidEvent))
 
 
 async def consume(bootstrap: str, topic: str, until: object, timeout: float = 90.0,
@@ -82,17 +98,6 @@ async def consume(bootstrap: str, topic: str, until: object, timeout: float = 90
         return records
     finally:
         await consumer.stop()
-
-
-def closing_event(lines: list[bytes]) -> bytes:
-    """An unrelated event registered two days after the last one: it moves event time past
-    every correlation window, so every household move still open is decided (this is how a test
-    closes the windows; a live worker's wall-clock tick does the same on a quiet stream)."""
-    parsed = (parse_event(line) for line in lines)
-    latest = max(e.registered_at for e in parsed if not isinstance(e, InvalidEvent))
-    return orjson.dumps({"event_id": "close-windows", "source": "atp",
-                         "type": "single_status_changed", "cpr": "0101010101", "single": True,
-                         "registered_at": (latest + timedelta(days=2)).isoformat()})
 
 
 def decided(ids: set[str | None]) -> object:
@@ -153,20 +158,17 @@ def test_family_moves_split_and_malformed_messages_through_kafka(broker, tmp_pat
 
 
 def assert_worker_equals_journal_replay(folder: Path, journal: list, records: list) -> None:
-    """The worker is a thin adapter: replaying its journal through the pipeline in journal
+    """The worker is a thin adapter: replaying its journal through the same decider in journal
     order gives exactly its decisions (all but the wall-clock stamp)."""
-    pipeline = Pipeline(Triage(load_reference(folder / "persons.jsonl", folder / "cases.jsonl"),
-                               load_ruleset(DEFAULT_RULES)))
+    decider = RoutedDecider(Triage(load_reference(folder / "persons.jsonl",
+                                                  folder / "cases.jsonl"),
+                                   load_ruleset(DEFAULT_RULES)))
     expected = []
-    for _, value, headers in journal:
-        if header(headers, KIND_HEADER) == TICK:
-            at = tick_time(value)
-            assert at is not None
-            out = pipeline.tick(at)
-        else:
-            out = pipeline.process(value)
+    for offset, (_, value, headers) in enumerate(journal):
+        out = decider.apply(offset, value, header(headers, KIND_HEADER))
+        assert out is not None
         expected += [orjson.loads(d.to_json()) for d in out.decisions]
-    expected += [orjson.loads(d.to_json()) for d in pipeline.flush().decisions]
+    expected += [orjson.loads(d.to_json()) for d in decider.pipeline.flush().decisions]
     got = [orjson.loads(v) for _, v, _ in records]
     for d in expected + got:
         d.pop("decided_at")
@@ -192,9 +194,8 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_only_identical_outputs(bro
 
     simulate(tmp_path, seed=3, events=20_000)
     lines = [line for line in (tmp_path / "events.jsonl").read_bytes().splitlines() if line]
-    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (tmp_path / "labels.jsonl").read_bytes().splitlines()]
-    expected_ids = {label["event_id"] for label in labels} | {"close-windows"}
+    expected_ids = {label["event_id"] for label in labels}
     port = free_port()
     worker = start_worker(broker.bootstrap, tmp_path, port, 3)
     try:
@@ -238,9 +239,8 @@ def test_two_workers_share_the_input_and_decide_as_replay_of_the_journal(broker,
 
     simulate(tmp_path, seed=5, events=3_000)
     lines = [line for line in (tmp_path / "events.jsonl").read_bytes().splitlines() if line]
-    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (tmp_path / "labels.jsonl").read_bytes().splitlines()]
-    expected_ids = {label["event_id"] for label in labels} | {"close-windows"}
+    expected_ids = {label["event_id"] for label in labels}
     ports = [free_port(), free_port()]
     workers = [start_worker(broker.bootstrap, tmp_path, port, 3) for port in ports]
     try:
@@ -287,7 +287,7 @@ def test_a_quiet_stream_still_closes_a_household_move_by_the_wall_clock(broker, 
                           lateness="0")
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", worker)
-        asyncio.run(produce(broker.bootstrap, w.lines()))
+        asyncio.run(produce(broker.bootstrap, w.lines(), complete=False))
         started = time.monotonic()
         records = asyncio.run(consume(broker.bootstrap, "triage.decisions",
                                       decided({only_one}), timeout=30))

@@ -106,8 +106,9 @@ async def feed(bootstrap: str, events: Path, rate: float, progress: Progress,
                heartbeat_after: timedelta | None = None) -> None:
     """Produce every line of ``events`` at ``rate`` lines per second, in order. With
     ``heartbeat_after``, end with a heartbeat on every input partition: the registry's promise
-    that nothing registered before the last event plus ``heartbeat_after`` will follow, so the
-    worker can decide the stream's tail as replay does at the end of its file."""
+    (its watermark) that everything registered before the last event plus ``heartbeat_after``
+    has been published, so the worker can decide the stream's tail as replay does at the end of
+    its file."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     latest = float("-inf")
@@ -133,7 +134,8 @@ async def feed(bootstrap: str, events: Path, rate: float, progress: Progress,
 
 
 async def send_heartbeats(producer: AIOKafkaProducer, at: float) -> None:
-    """A heartbeat at event time ``at`` on every partition of every input topic."""
+    """A heartbeat (producer watermark) at event time ``at`` on every partition of every input
+    topic."""
     value = datetime.fromtimestamp(at, UTC).isoformat().encode()
     for topic in INPUT_TOPICS:
         for partition in sorted(await producer.partitions_for(topic)):
@@ -283,9 +285,9 @@ async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
                 lateness: timedelta) -> None:
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch(bootstrap, progress, stop))
-    # the tail of the stream: a heartbeat past every window and the lateness
+    # the tail of the stream: a heartbeat past every correlation window
     feeder = asyncio.create_task(feed(bootstrap, demo / "events.jsonl", rate, progress,
-                                      heartbeat_after=timedelta(hours=25) + lateness))
+                                      heartbeat_after=timedelta(hours=25)))
     reference = asyncio.create_task(asyncio.to_thread(replay_figures, demo, lateness))
     expected = len({orjson.loads(line)["event_id"] for line in (demo / "labels.jsonl").open("rb")
                     if orjson.loads(line)["event_id"]}) + sum(

@@ -65,6 +65,11 @@ class Pipeline:
         up, or a producer's heartbeat."""
         return self._decide(self.order.tick(at))
 
+    def watermark(self, at: float) -> Outputs:
+        """A producer's promise (heartbeat) that everything registered before ``at`` (POSIX
+        seconds) has been published: everything up to ``at`` may be decided."""
+        return self._decide(self.order.tick(at + self.order.lateness))
+
     def flush(self) -> Outputs:
         """End of input: decide everything held, then every open household move as if its
         window had closed."""

@@ -145,8 +145,8 @@ class TriageWorker:
         async def decide(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
-                is_tick = header(message.headers, KIND_HEADER) == TICK
-                out = await self._apply(message.partition, message.offset, event.value, is_tick)
+                kind = header(message.headers, KIND_HEADER)
+                out = await self._apply(message.partition, message.offset, event.value, kind)
                 if out is None:
                     continue
                 for decision in out.decisions:
@@ -246,7 +246,7 @@ class TriageWorker:
             return await self._rebuild(partition, upto)
 
     async def _apply(self, partition: int, offset: int, value: bytes,
-                     is_tick: bool) -> Outputs | None:
+                     kind: bytes | None) -> Outputs | None:
         """Apply one journal record, catching up first when records before it were never
         applied here. Only what the group had *committed* is rebuilt silently; anything after
         that is decided with its outputs written (at worst a repeat, never a loss)."""
@@ -262,12 +262,12 @@ class TriageWorker:
                     out.extend(caught_up)
         parsed: Event | None = None
         unavailable: str | None = None
-        if self.client is not None and not is_tick and offset == decider.next_offset:
+        if self.client is not None and not kind and offset == decider.next_offset:
             candidate = parse_event(value)
             if not isinstance(candidate, InvalidEvent):
                 parsed = candidate
                 unavailable = await self._refresh_cases(decider, parsed)
-        applied = decider.apply(offset, value, is_tick, event=parsed, unavailable=unavailable)
+        applied = decider.apply(offset, value, kind, event=parsed, unavailable=unavailable)
         if applied is None:
             self.metrics.skipped.inc()
         else:
@@ -334,9 +334,9 @@ class TriageWorker:
 
 
 async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms: int,
-                       start: int = 0) -> list[tuple[int, bytes, bool]]:
+                       start: int = 0) -> list[tuple[int, bytes, bytes | None]]:
     """Records ``[start, upto)`` of a ``triage.routed`` partition, in offset order."""
-    records: list[tuple[int, bytes, bool]] = []
+    records: list[tuple[int, bytes, bytes | None]] = []
     if upto <= start:
         return records
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -356,7 +356,7 @@ async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms:
                 if message.offset >= upto:
                     break
                 records.append((message.offset, message.value,
-                                header(message.headers, KIND_HEADER) == TICK))
+                                header(message.headers, KIND_HEADER)))
         return records
     finally:
         await consumer.stop()

@@ -33,6 +33,7 @@ from triage.core import Outputs, Triage
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.models.events import Event
 from triage.pipeline import Pipeline
+from triage.stream.settings import HEARTBEAT
 
 
 def tick_time(value: bytes) -> float | None:
@@ -56,7 +57,8 @@ class RoutedDecider:
         self._wall = wall
         self._wall_at_clock = wall()
 
-    def apply(self, offset: int, value: bytes, is_tick: bool, *, event: Event | None = None,
+    def apply(self, offset: int, value: bytes, kind: bytes | bool | None, *,
+              event: Event | None = None,
               unavailable: str | None = None) -> Outputs | None:
         """Apply one journal record. None when the record was already applied. ``event`` is
         the record already parsed (by an adapter that enriched it first), ``unavailable`` why
@@ -68,9 +70,14 @@ class RoutedDecider:
         self.next_offset = offset + 1
         pipeline = self.pipeline
         before = pipeline.latest
-        if is_tick:
+        if kind:  # a clock record: the worker's tick (True or TICK) or a producer's heartbeat
             at = tick_time(value)
-            out = pipeline.tick(at) if at is not None else Outputs()
+            if at is None:
+                out = Outputs()
+            elif kind == HEARTBEAT:
+                out = pipeline.watermark(at)
+            else:
+                out = pipeline.tick(at)
         elif event is not None:
             out = pipeline.offer(event, unavailable)
         else:
@@ -79,11 +86,11 @@ class RoutedDecider:
             self._wall_at_clock = self._wall()
         return out
 
-    def rebuild(self, records: Iterable[tuple[int, bytes, bool]]) -> int:
+    def rebuild(self, records: Iterable[tuple[int, bytes, bytes | bool | None]]) -> int:
         """Replay journal records silently (outputs discarded); returns how many."""
         count = 0
-        for offset, value, is_tick in records:
-            if self.apply(offset, value, is_tick) is not None:
+        for offset, value, kind in records:
+            if self.apply(offset, value, kind) is not None:
                 count += 1
         return count
 

@@ -24,8 +24,10 @@ rebalance drops them (their partition's next owner reads them again). A crash ca
 on the journal twice; the deciding stage sees the repeated ``event_id`` and skips it.
 
 A producer heartbeat (an input record with header ``triage-kind: heartbeat`` whose value is an
-RFC 3339 time) goes into the journal as a tick: the promise that nothing registered before it
-follows on that partition lets the decider close windows on a finished or quiet stream.
+RFC 3339 time *W*) is the producer's watermark: every event registered before *W* on that
+partition has been published. The merge orders it like an event registered at *W*, and it goes
+into the journal as a heartbeat record, which lets the decider decide everything up to *W* — a
+finished batch (``triage ingest``) or a quiet stream need not wait for the wall clock.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from triage.stream.settings import (
     INPUT_TOPICS,
     KIND_HEADER,
     ROUTED_TOPIC,
-    TICK,
     WorkerSettings,
 )
 
@@ -164,7 +165,7 @@ class Router(Service):
                                                           partition=self.partition))
                 sent.append(await producer.send(
                     ROUTED_TOPIC, key=self.key, value=repr(record.at).encode(),
-                    partition=self.partition, headers=[(KIND_HEADER, TICK)]))
+                    partition=self.partition, headers=[(KIND_HEADER, HEARTBEAT)]))
                 batch = producer.create_batch()
             elif batch.append(key=self.key, value=record.value, timestamp=None) is None:
                 sent.append(await producer.send_batch(batch, ROUTED_TOPIC,
