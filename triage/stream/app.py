@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from typing import Any
 
@@ -50,9 +51,12 @@ from triage.rules import load_ruleset
 from triage.snapshot import load_reference, read_records
 from triage.stream.decider import RoutedDecider
 from triage.stream.delivery import TaskDelivery
+from triage.stream.health import ClusterWatch, WorkerHealth
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
+
+log = logging.getLogger(__name__)
 
 RAW: dict[str, Any] = dict(
     key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -95,6 +99,7 @@ class TriageWorker:
         """The decide agent has its assignment and every assigned journal partition is
         rebuilt."""
         self._prepare_lock = asyncio.Lock()
+        self.health = WorkerHealth()
         self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
         self.app = self._build_app()
 
@@ -129,9 +134,16 @@ class TriageWorker:
             producer_linger=0.001,
             stream_wait_empty=True,
             table_standby_replicas=0,
+            # room for the largest output: a dead letter keeps at most the message limit
+            producer_max_request_size=max(1_000_000, 2 * s.max_message_bytes),
+            consumer_max_fetch_size=max(1 << 20, 4 * s.max_message_bytes),
         )
         self.router = Router(s, loop=app.loop, beacon=app.beacon)
         app.service(self.router)  # type: ignore[arg-type]  # an instance is accepted too
+        self.health.fetched_at = lambda: self.router.fetched_at
+        self.health.journal_lag = self._journal_lag
+        app.service(ClusterWatch(s.bootstrap, self.health,  # type: ignore[arg-type]
+                                 loop=app.loop, beacon=app.beacon))
         if self.client is not None:
             app.service(TaskDelivery(s, self.client, self.metrics,  # type: ignore[arg-type]
                                      loop=app.loop, beacon=app.beacon))
@@ -141,27 +153,43 @@ class TriageWorker:
         deadletter = app.topic("triage.deadletter", **RAW)
         route_key = s.municipality.encode()
 
+        async def send(topic: Any, key: bytes, value: bytes, headers: Any = None) -> None:
+            """One output; a record the broker refuses as too large is replaced by a dead
+            letter that says so (the others are retried by faust, and crash the agent only
+            when the broker is gone — which /health then reports)."""
+            try:
+                await topic.send(key=key, value=value, headers=headers)
+            except Exception as exc:
+                if "TooLarge" not in type(exc).__name__ + type(exc.__cause__).__name__:
+                    raise
+                log.error("output of %d bytes refused by the broker (%s); dead-lettered",
+                          len(value), type(exc).__name__)
+                await deadletter.send(key=key, value=value[:1024], headers={
+                    "triage-error": f"output of {len(value)} bytes refused".encode()})
+
         @app.agent(routed, name="decide")
         async def decide(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
-                kind = header(message.headers, KIND_HEADER)
-                out = await self._apply(message.partition, message.offset, event.value, kind)
-                if out is None:
-                    continue
-                for decision in out.decisions:
-                    await decisions.send(
-                        key=(decision.event_id or "").encode(), value=decision.to_json()
-                    )
-                for task in out.tasks:
-                    await tasks.send(key=task.case_id.encode(), value=task.to_json())
-                for bad in out.deadletters:
-                    await deadletter.send(
-                        key=(bad.event_id or "").encode(),
-                        value=bad.raw,
-                        headers={"triage-error": bad.error.encode()},
-                    )
-                self.metrics.count(out)
+            try:
+                async for event in stream.events():
+                    message = event.message
+                    kind = header(message.headers, KIND_HEADER)
+                    out = await self._apply(message.partition, message.offset, event.value,
+                                            kind)
+                    self.health.applied()
+                    if out is None:
+                        continue
+                    for decision in out.decisions:
+                        await send(decisions, (decision.event_id or "").encode(),
+                                   decision.to_json())
+                    for task in out.tasks:
+                        await send(tasks, task.case_id.encode(), task.to_json())
+                    for bad in out.deadletters:
+                        await send(deadletter, (bad.event_id or "").encode(), bad.raw,
+                                   {"triage-error": bad.error.encode()})
+                    self.metrics.count(out)
+            except Exception:
+                self.health.crashed()  # faust restarts the agent; /health counts the crashes
+                raise
 
         @app.timer(interval=s.tick.total_seconds())
         async def tick() -> None:
@@ -176,17 +204,22 @@ class TriageWorker:
 
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
+            problems = self.health.problems()
+            if problems:
+                return web.json({"status": "unhealthy", "problems": problems}, status=503)
             return web.json({"status": "ok"})
 
         @app.page("/ready")
         async def ready(web: Any, request: Any) -> Any:
             assigned = sorted([f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()]
                               + self.router.assignment())
-            body = {"ready": self.ready, "router_joined": self.router.joined,
+            problems = self.health.problems()
+            body = {"ready": self.ready and not problems, "problems": problems,
+                    "router_joined": self.router.joined,
                     "decider_ready": self.decider_ready, "caught_up": self.router.caught_up,
                     "assigned": assigned, "journal_partitions": sorted(self.deciders),
                     "ruleset": self.ruleset.version}
-            return web.json(body, status=200 if self.ready else 503)
+            return web.json(body, status=200 if body["ready"] else 503)
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -253,6 +286,8 @@ class TriageWorker:
         decider = self.deciders.get(partition)
         if decider is None:
             decider = await self._decider_for(partition, offset)
+        if offset < decider.next_offset:
+            self._check_journal(partition, decider)
         out = Outputs()
         if offset > decider.next_offset:
             for record in await read_journal(self.settings.bootstrap, partition, offset,
@@ -301,6 +336,32 @@ class TriageWorker:
                 return await client.all_cases()
 
         return CaseIndex(register, asyncio.run(all_cases()))
+
+    def _journal_highwater(self, partition: int) -> int | None:
+        for tp in self.app.consumer.assignment():
+            if tp.topic == ROUTED_TOPIC and tp.partition == partition:
+                value = self.app.consumer.highwater(tp)
+                return int(value) if value is not None else None
+        return None
+
+    def _journal_lag(self) -> int:
+        lag = 0
+        for partition, decider in list(self.deciders.items()):
+            highwater = self._journal_highwater(partition)
+            if highwater is not None:
+                lag += max(0, highwater - decider.next_offset)
+        return lag
+
+    def _check_journal(self, partition: int, decider: RoutedDecider) -> None:
+        """A record below the decider's position is a redelivery — unless the journal ends
+        below that position: then it was reset (a new, empty cluster), and the worker stops
+        loudly rather than skip what the new journal holds."""
+        highwater = self._journal_highwater(partition)
+        if highwater is not None and highwater < decider.next_offset:
+            self.health.stop_loudly(
+                f"journal {ROUTED_TOPIC}[{partition}] ends at offset {highwater}, below the "
+                f"{decider.next_offset} records this worker applied: it was reset; start the "
+                "worker again to rebuild from the journal as it is now")
 
     def _committed(self, partition: int) -> int | None:
         """The journal offset the consumer group last committed for ``partition``, if known."""

@@ -29,11 +29,13 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+import orjson
+
 from triage.core import Outputs, Triage
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
-from triage.models.events import Event
+from triage.models.events import Event, InvalidEvent
 from triage.pipeline import Pipeline
-from triage.stream.settings import HEARTBEAT
+from triage.stream.settings import HEARTBEAT, OVERSIZED
 
 
 def tick_time(value: bytes) -> float | None:
@@ -43,6 +45,16 @@ def tick_time(value: bytes) -> float | None:
         return datetime.fromisoformat(text).timestamp() if "T" in text else float(text)
     except (ValueError, UnicodeDecodeError, OverflowError):
         return None
+
+
+def oversized_event(value: bytes) -> InvalidEvent:
+    """The invalid event an oversized message's journal stand-in stands for."""
+    info = orjson.loads(value)
+    error = (f"message of {info['bytes']} bytes exceeds the maximum message size of "
+             f"{info['limit']} bytes ({info['source']}); the dead letter keeps its first "
+             f"{len(info['head'])} bytes")
+    return InvalidEvent(event_id=info.get("event_id"), error=error,
+                        raw=info["head"].encode("latin-1"))
 
 
 class RoutedDecider:
@@ -70,7 +82,9 @@ class RoutedDecider:
         self.next_offset = offset + 1
         pipeline = self.pipeline
         before = pipeline.latest
-        if kind:  # a clock record: the worker's tick (True or TICK) or a producer's heartbeat
+        if kind == OVERSIZED:  # an input message over the size limit: dead-lettered
+            out = pipeline.offer(oversized_event(value))
+        elif kind:  # a clock record: the worker's tick (True or TICK) or a producer's heartbeat
             at = tick_time(value)
             if at is None:
                 out = Outputs()

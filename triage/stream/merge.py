@@ -42,9 +42,10 @@ class Fetched:
 
     offset: int
     value: bytes
-    heartbeat: bool = False
-    """A producer heartbeat (header ``triage-kind: heartbeat``): no event, only a promise that
-    nothing registered before its time follows on this partition."""
+    kind: bytes | None = None
+    """None for an event; ``heartbeat`` for a producer heartbeat (no event, only a promise that
+    nothing registered before its time follows on this partition); ``oversized`` for the
+    stand-in of a message over the size limit."""
     at: float = NO_TIME
     """registered_at (or the heartbeat's time) in POSIX seconds; NO_TIME when unreadable."""
 

@@ -33,8 +33,11 @@ finished batch (``triage ingest``) or a quiet stream need not wait for the wall 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.partitioner import DefaultPartitioner
@@ -46,9 +49,29 @@ from triage.stream.settings import (
     HEARTBEAT,
     INPUT_TOPICS,
     KIND_HEADER,
+    OVERSIZED,
     ROUTED_TOPIC,
     WorkerSettings,
 )
+
+HEAD_BYTES = 1024
+"""How much of an oversized message the dead letter keeps."""
+
+
+def oversized(message: Any, limit: int) -> bytes:
+    """The journal's stand-in for an input message larger than ``limit``: its size, where it
+    is (topic, partition, offset), its event id if one can be read near its start, and its
+    first KiB — never the whole payload, which no stage may have to carry."""
+    head = message.value[:HEAD_BYTES]
+    found = _EVENT_ID.search(head)
+    return orjson.dumps({
+        "bytes": len(message.value), "limit": limit,
+        "source": f"{message.topic}[{message.partition}]@{message.offset}",
+        "event_id": found.group(1).decode("utf-8", "replace") if found else None,
+        "head": head.decode("latin-1")})
+
+
+_EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{1,200})"')
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +105,8 @@ class Router(Service):
         """The router has joined its consumer group and received an assignment (maybe empty)."""
         self.caught_up = False
         """Every input partition it owns is read to its end and nothing waits in the merge."""
+        self.fetched_at: float | None = None
+        """When a fetch last came back (monotonic seconds): the broker answers."""
         self.merge: TimestampMerge[TopicPartition] = TimestampMerge(
             max_idle=settings.max_idle.total_seconds(),
             max_jump=settings.max_clock_jump.total_seconds())
@@ -92,6 +117,9 @@ class Router(Service):
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap, group_id=f"{s.app_id}-route",
             enable_auto_commit=False, auto_offset_reset="earliest",
+            # room to fetch (and then refuse) a message over the limit
+            max_partition_fetch_bytes=max(1 << 20, 4 * s.max_message_bytes),
+            fetch_max_bytes=max(50 << 20, 8 * s.max_message_bytes),
             fetch_max_wait_ms=int(s.fetch_wait.total_seconds() * 1000),
             session_timeout_ms=session_ms, rebalance_timeout_ms=session_ms,
             heartbeat_interval_ms=max(100, session_ms // 6))
@@ -109,6 +137,15 @@ class Router(Service):
             await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
+
+    def _last_fetch_response(self) -> float | None:
+        """When a fetch last came back for any partition it owns (monotonic seconds)."""
+        assert self.consumer is not None
+        stamps = [self.consumer.last_poll_timestamp(tp) for tp in self.consumer.assignment()]
+        stamps = [s for s in stamps if s]
+        if not stamps:
+            return self.fetched_at
+        return time.monotonic() - max(0.0, time.time() - max(stamps) / 1000)
 
     def assignment(self) -> list[str]:
         if self.consumer is None:
@@ -134,6 +171,7 @@ class Router(Service):
             # a short fetch while records wait in the merge for a quiet partition
             wait_ms = 10 if len(merge) else 100
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=2000)
+            self.fetched_at = self._last_fetch_response()
             for tp, messages in fetched.items():
                 merge.add(tp, [self._fetched(m) for m in messages])
             assigned = consumer.assignment()
@@ -144,11 +182,14 @@ class Router(Service):
             if ready:
                 await self._forward(ready)
 
-    @staticmethod
-    def _fetched(message: Any) -> Fetched:
+    def _fetched(self, message: Any) -> Fetched:
+        value = message.value or b""
+        if len(value) > self.settings.max_message_bytes:
+            return Fetched(message.offset, oversized(message, self.settings.max_message_bytes),
+                           kind=OVERSIZED)
         heartbeat = any(k == KIND_HEADER and v == HEARTBEAT for k, v in message.headers or ())
-        return Fetched(message.offset, message.value, heartbeat,
-                       event_time(message.value, heartbeat))
+        return Fetched(message.offset, value, HEARTBEAT if heartbeat else None,
+                       event_time(value, heartbeat))
 
     async def _forward(self, ready: list[tuple[TopicPartition, Fetched]]) -> None:
         """Append ``ready`` to the journal in order; then commit exactly what was forwarded."""
@@ -158,14 +199,16 @@ class Router(Service):
         batch = producer.create_batch()
         offsets: dict[TopicPartition, int] = {}
         for tp, record in ready:
-            if record.heartbeat:
-                # a heartbeat travels alone, as a tick record with its time
+            if record.kind is not None:
+                # a heartbeat (with its time) or an oversized message's stand-in travels
+                # alone, as a record with a kind header
                 if batch.record_count():
                     sent.append(await producer.send_batch(batch, ROUTED_TOPIC,
                                                           partition=self.partition))
+                value = repr(record.at).encode() if record.kind == HEARTBEAT else record.value
                 sent.append(await producer.send(
-                    ROUTED_TOPIC, key=self.key, value=repr(record.at).encode(),
-                    partition=self.partition, headers=[(KIND_HEADER, HEARTBEAT)]))
+                    ROUTED_TOPIC, key=self.key, value=value, partition=self.partition,
+                    headers=[(KIND_HEADER, record.kind)]))
                 batch = producer.create_batch()
             elif batch.append(key=self.key, value=record.value, timestamp=None) is None:
                 sent.append(await producer.send_batch(batch, ROUTED_TOPIC,

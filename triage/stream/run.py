@@ -35,8 +35,13 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskCpr())
     logging.getLogger().addFilter(MaskCpr())
-    faust_worker.execute_from_commandline()  # returns/exits when stopped
-    return 0
+    try:
+        faust_worker.execute_from_commandline()  # exits when stopped
+    except SystemExit:
+        if worker.health.fatal is None:
+            raise
+    print(f"triage worker: stopped: {worker.health.fatal}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,8 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
 ``TRIAGE_MAX_CLOCK_JUMP``   how far one event may move event time ahead on its own (``7d``)
 ``TRIAGE_MAX_IDLE``         how long the router waits for an input partition that has nothing
                             buffered and nothing unread before merging without it (``50ms``)
+``TRIAGE_MAX_MESSAGE_BYTES`` the largest input message accepted (default 524288); a larger one
+                            is dead-lettered with its first KiB and a reference to it
 ``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
 ==========================  ====================================================================
 """
@@ -53,6 +55,8 @@ KIND_HEADER = "triage-kind"
 """Header of records that are not events: journal ticks, producer heartbeats."""
 TICK = b"tick"
 HEARTBEAT = b"heartbeat"
+OVERSIZED = b"oversized"
+"""A journal record standing for an input message larger than the maximum message size."""
 
 
 class WorkerSettings(BaseSettings):
@@ -77,6 +81,7 @@ class WorkerSettings(BaseSettings):
     lateness: timedelta = DEFAULT_LATENESS
     max_clock_jump: timedelta = DEFAULT_MAX_JUMP
     max_idle: timedelta = timedelta(milliseconds=50)
+    max_message_bytes: int = 512 * 1024
     data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
 
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
