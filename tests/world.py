@@ -24,6 +24,12 @@ from triage.rules import DEFAULT_RULES, Ruleset, load_ruleset
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 FIXED_CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
+def fixed_clock() -> datetime:
+    """The wall clock the scenarios' decisions are stamped with (a function, so a core can be
+    pickled into a checkpoint)."""
+    return FIXED_CLOCK
+
+
 SCENARIO_LATENESS = timedelta(days=3)
 """Scenario timelines span hours to days in any arrival order; the service puts them in
 event-time order when they arrive within its allowed lateness."""
@@ -141,7 +147,7 @@ class World:
         persons, cases = self.records()
         index = CaseIndex(Register(persons), cases)
         return Triage(index, ruleset or load_ruleset(DEFAULT_RULES), window=window,
-                      clock=lambda: FIXED_CLOCK)
+                      clock=fixed_clock)
 
     def lines(self, order: list[int] | None = None) -> list[bytes]:
         events = self.events if order is None else [self.events[i] for i in order]

@@ -49,6 +49,12 @@ from triage.models.reference import CaseRecord, PersonRecord
 from triage.register import Register
 from triage.rules import load_ruleset
 from triage.snapshot import load_reference, read_records
+from triage.stream.checkpoint import (
+    CheckpointRefused,
+    CheckpointStore,
+    file_digest,
+    record_digest,
+)
 from triage.stream.decider import RoutedDecider
 from triage.stream.delivery import TaskDelivery
 from triage.stream.health import ClusterWatch, WorkerHealth
@@ -100,6 +106,8 @@ class TriageWorker:
         rebuilt."""
         self._prepare_lock = asyncio.Lock()
         self.health = WorkerHealth()
+        self.checkpoints = self._checkpoint_store()
+        self._checkpointed: dict[int, int] = {}
         self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
         self.app = self._build_app()
 
@@ -176,6 +184,7 @@ class TriageWorker:
                     out = await self._apply(message.partition, message.offset, event.value,
                                             kind)
                     self.health.applied()
+                    self._maybe_checkpoint(message.partition, event.value, kind)
                     if out is None:
                         continue
                     for decision in out.decisions:
@@ -218,6 +227,7 @@ class TriageWorker:
                     "router_joined": self.router.joined,
                     "decider_ready": self.decider_ready, "caught_up": self.router.caught_up,
                     "assigned": assigned, "journal_partitions": sorted(self.deciders),
+                    "applied": sum(d.next_offset for d in self.deciders.values()),
                     "ruleset": self.ruleset.version}
             return web.json(body, status=200 if body["ready"] else 503)
 
@@ -256,6 +266,19 @@ class TriageWorker:
         self.decider_ready = True
 
     # --- deciding ---------------------------------------------------------------------------
+
+    def _checkpoint_store(self) -> CheckpointStore | None:
+        s = self.settings
+        if s.checkpoint_interval <= 0:
+            return None
+        reference = file_digest(s.persons, s.cases) if s.cases is not None else \
+            f"{file_digest(s.persons)} cases from {s.casesystem_url}"
+        compat = {"ruleset": self.ruleset.version, "window": s.window.total_seconds(),
+                  "lateness": s.lateness.total_seconds(),
+                  "max_clock_jump": s.max_clock_jump.total_seconds(),
+                  "municipality": s.municipality, "reference": reference}
+        key = s.checkpoint_key.get_secret_value().encode() if s.checkpoint_key else None
+        return CheckpointStore(s.checkpoint_dir or s.data_dir / "checkpoints", compat, key=key)
 
     def _new_decider(self) -> RoutedDecider:
         cases, self._fresh = self._fresh or self._load_reference(), None
@@ -337,6 +360,45 @@ class TriageWorker:
 
         return CaseIndex(register, asyncio.run(all_cases()))
 
+    async def _from_checkpoint(self, partition: int, upto: int) -> RoutedDecider | None:
+        if self.checkpoints is None:
+            return None
+        for found in self.checkpoints.found(partition, upto):
+            try:
+                decider, digest = self.checkpoints.load(found)
+                before = await read_journal(self.settings.bootstrap, partition, found.offset,
+                                            self._fetch_wait_ms, start=found.offset - 1)
+                if not before or record_digest(before[0][1], before[0][2]) != digest:
+                    raise CheckpointRefused("journal", f"{found.path.name}: the journal holds "
+                                            "another record at its offset")
+                if not isinstance(decider, RoutedDecider) or decider.next_offset != found.offset:
+                    raise CheckpointRefused("damaged", f"{found.path.name}: not a decider state")
+            except CheckpointRefused as refused:
+                log.warning("checkpoint not used, trying an older one: %s", refused)
+                self.metrics.checkpoint_fallbacks.labels(refused.reason).inc()
+                continue
+            decider.resume()
+            log.info("journal partition %d: resumed from checkpoint at offset %d", partition,
+                     found.offset)
+            return decider
+        return None
+
+    def _maybe_checkpoint(self, partition: int, value: bytes, kind: bytes | None) -> None:
+        """Every ``checkpoint_interval`` records: write the decider's state (the record just
+        applied is the last it saw)."""
+        decider = self.deciders.get(partition)
+        if self.checkpoints is None or decider is None:
+            return
+        if decider.next_offset - self._checkpointed.get(partition, 0) < \
+                self.settings.checkpoint_interval:
+            return
+        started = time.monotonic()
+        self.checkpoints.write(partition, decider.next_offset, decider,
+                               record_digest(value, kind))
+        self._checkpointed[partition] = decider.next_offset
+        self.metrics.checkpoints.inc()
+        self.metrics.checkpoint_seconds.observe(time.monotonic() - started)
+
     def _journal_highwater(self, partition: int) -> int | None:
         for tp in self.app.consumer.assignment():
             if tp.topic == ROUTED_TOPIC and tp.partition == partition:
@@ -372,16 +434,23 @@ class TriageWorker:
         return None
 
     async def _rebuild(self, partition: int, upto: int) -> RoutedDecider:
-        """A fresh core brought to journal offset ``upto`` by replaying the records before it
-        silently: the state the previous owner had when it committed ``upto``."""
+        """A core brought to journal offset ``upto`` — the state the previous owner had when
+        it committed ``upto`` — from the newest usable checkpoint at or below it plus the
+        journal records after it, replayed silently; from the journal's start when there is
+        none (or none can be used: each refusal is logged and counted)."""
         started = time.monotonic()
-        decider = self._new_decider()
-        if upto > 0:
+        decider = await self._from_checkpoint(partition, upto) if upto > 0 else None
+        if decider is None:
+            decider = self._new_decider()
+        start = decider.next_offset
+        if upto > start:
             decider.rebuild(await read_journal(self.settings.bootstrap, partition, upto,
-                                               self._fetch_wait_ms))
+                                               self._fetch_wait_ms, start=start))
         if decider.next_offset != upto:
             raise RuntimeError(f"journal partition {partition}: rebuilt to "
                                f"{decider.next_offset}, expected {upto}")
+        self.metrics.rebuild_records.set(upto - start)
+        self._checkpointed[partition] = start
         self.deciders[partition] = decider
         gc.freeze()  # the register and cases live as long as the worker: keep them out of
         # every full collection, whose pauses would otherwise show in the p99 latency

@@ -100,6 +100,10 @@ class RoutedDecider:
             self._wall_at_clock = self._wall()
         return out
 
+    def resume(self) -> None:
+        """After loading from a checkpoint: the wall clock restarts from now."""
+        self._wall_at_clock = self._wall()
+
     def rebuild(self, records: Iterable[tuple[int, bytes, bytes | bool | None]]) -> int:
         """Replay journal records silently (outputs discarded); returns how many."""
         count = 0

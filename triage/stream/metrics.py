@@ -48,6 +48,19 @@ class WorkerMetrics:
         self.rebuild_seconds = Histogram(
             "triage_rebuild_seconds", "Time to rebuild state from the journal.", registry=r
         )
+        self.rebuild_records = Gauge(
+            "triage_rebuild_replayed_records",
+            "Journal records the last rebuild replayed (after its checkpoint, if any).",
+            registry=r)
+        self.checkpoints = Counter(
+            "triage_checkpoints_total", "Checkpoints of the decider's state written.",
+            registry=r)
+        self.checkpoint_seconds = Histogram(
+            "triage_checkpoint_duration_seconds", "Time to write a checkpoint.", registry=r)
+        self.checkpoint_fallbacks = Counter(
+            "triage_checkpoint_fallbacks_total",
+            "Checkpoints not used (damaged, incompatible, another journal), by reason.",
+            ["reason"], registry=r)
         self.lookup_failures = Counter(
             "triage_lookup_failures_total",
             "Events raised as could-not-check because a case-system lookup failed.",

@@ -29,6 +29,11 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
                             buffered and nothing unread before merging without it (``50ms``)
 ``TRIAGE_MAX_MESSAGE_BYTES`` the largest input message accepted (default 524288); a larger one
                             is dead-lettered with its first KiB and a reference to it
+``TRIAGE_CHECKPOINT_INTERVAL`` journal records between checkpoints of the decider's state
+                            (default 20000; 0: none, a restart replays the whole journal)
+``TRIAGE_CHECKPOINT_DIR``   where checkpoints are kept (default ``<data dir>/checkpoints``):
+                            shared by the workers that may take a journal partition over
+``TRIAGE_CHECKPOINT_KEY``   HMAC key of the checkpoints (default: a key file in that directory)
 ``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
 ==========================  ====================================================================
 """
@@ -41,7 +46,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
@@ -82,6 +87,9 @@ class WorkerSettings(BaseSettings):
     max_clock_jump: timedelta = DEFAULT_MAX_JUMP
     max_idle: timedelta = timedelta(milliseconds=50)
     max_message_bytes: int = 512 * 1024
+    checkpoint_interval: int = 20_000
+    checkpoint_dir: Path | None = None
+    checkpoint_key: SecretStr | None = None
     data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
 
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
