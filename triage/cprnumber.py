@@ -1,9 +1,14 @@
 """CPR numbers: validation and masking.
 
-A CPR number (personnummer) is ten digits DDMMYYSSSS. We accept every number with a valid
-embedded birth date, as CPR requires: numbers without modulus-11 check digit have been issued
-since 2007, so the check digit is never enforced. python-stdnum's ``dk.cpr.validate`` does exactly
-that (digits, length, a real date with the century rule, not in the future).
+A CPR number (personnummer) is ten digits DDMMYYSSSS. CONTRACT.md: a valid number is ten digits
+whose first six are a real date, the century read from the 7th digit as CPR defines it. Nothing
+else is checked:
+
+* never modulus 11 — CPR has issued numbers without the check digit since 2007;
+* never a comparison with today — a child registered on its birthday is valid at any hour, in
+  any year a replay runs, whatever the service's time zone. python-stdnum's ``dk.cpr.validate``
+  rejects a birth date after ``date.today()`` ("not born yet"), so it is not used; its
+  ``get_birth_date`` (the century rule alone) is.
 
 A CPR number is personal data. It never appears in clear in logs, metrics labels, task titles or
 error messages: use :func:`mask` (``DDMMYY-****``), and raise :class:`InvalidCpr`, whose message
@@ -12,6 +17,7 @@ never contains the number.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from stdnum.dk import cpr as _stdnum_cpr
@@ -22,21 +28,28 @@ class InvalidCpr(ValueError):
     """A value that is not a usable CPR number. The message never echoes the value."""
 
 
+def birth_date(value: str) -> date:
+    """The birth date a ten-digit number encodes (DDMMYY, century from the 7th digit as CPR
+    defines it); :class:`InvalidCpr` when the digits are no real date. Independent of today."""
+    try:
+        return _stdnum_cpr.get_birth_date(value)
+    except (ValidationError, ValueError):
+        raise InvalidCpr("not a valid CPR number: the first six digits are not a real date "
+                         "(DDMMYY)") from None
+
+
 @lru_cache(maxsize=262_144)
 def validate(value: str) -> str:
     """Return ``value`` if it is a valid CPR number, else raise :class:`InvalidCpr`.
 
     Cached: the same few thousand numbers recur in every stream, and validation sits on the
-    hot path of every event.
+    hot path of every event. The answer depends on the value alone (never on the clock), so
+    caching it is sound.
     """
-    if not isinstance(value, str) or len(value) != 10 or not value.isdigit():
+    if not isinstance(value, str) or len(value) != 10 or not (value.isascii()
+                                                              and value.isdigit()):
         raise InvalidCpr("must be 10 digits (DDMMYYSSSS)")
-    try:
-        _stdnum_cpr.validate(value)
-    except ValidationError as exc:
-        # stdnum's messages describe the defect ("does not contain valid birth date
-        # information"), never the number itself.
-        raise InvalidCpr(f"not a valid CPR number: {str(exc).lower().rstrip('.')}") from None
+    birth_date(value)
     return value
 
 

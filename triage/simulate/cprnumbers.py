@@ -1,7 +1,7 @@
 """CPR numbers for the simulated population.
 
 A CPR number is ten digits DDMMYYSSSS. The first serial digit (the 7th digit) encodes the century
-together with YY (the rule python-stdnum's ``dk.cpr.get_birth_date`` applies), and the last digit
+together with YY (CPR's rule, applied by :func:`triage.cprnumber.birth_date`), and the last digit
 is odd for men and even for women. Numbers issued before 2007 satisfy "modulus 11" (the weighted
 digit sum 4,3,2,7,6,5,4,3,2,1 is divisible by 11); CPR has since issued numbers without it. The
 generator issues mostly modulus-11 numbers and, for 1 January birth dates only (the date CPR uses
@@ -16,16 +16,20 @@ from __future__ import annotations
 import random
 from datetime import date
 
+from triage import cprnumber
+
 WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 
 
 def century_digits(year: int) -> tuple[str, ...]:
-    """The 7th digits that make stdnum read a two-digit year as ``year``."""
+    """The 7th digits that make CPR's century rule read a two-digit year as ``year``."""
     yy = year % 100
     if 1900 <= year <= 1999:
         return ("0", "1", "2", "3", "4", "9") if yy >= 37 else ("0", "1", "2", "3")
     if 2000 <= year <= 2036:
         return ("4", "5", "6", "7", "8", "9")
+    if 2037 <= year <= 2057:
+        return ("5", "6", "7", "8")
     if 1858 <= year <= 1899:
         return ("5", "6", "7", "8")
     raise ValueError(f"CPR numbers cannot encode birth year {year}")
@@ -37,19 +41,12 @@ def has_modulus11(cpr: str) -> bool:
 
 
 def birth_date_of(cpr: str) -> date:
-    """The birth date a CPR number encodes (same century rule as stdnum)."""
-    day, month, yy, digit = int(cpr[0:2]), int(cpr[2:4]), int(cpr[4:6]), cpr[6]
-    if digit in "5678" and yy >= 58:
-        year = 1800 + yy
-    elif digit in "0123" or (digit in "49" and yy >= 37):
-        year = 1900 + yy
-    else:
-        year = 2000 + yy
-    return date(year, month, day)
+    """The birth date a CPR number encodes (the service's own century rule)."""
+    return cprnumber.birth_date(cpr)
 
 
 class CprIssuer:
-    """Issues unique, stdnum-valid CPR numbers from a seeded random generator."""
+    """Issues unique, valid CPR numbers from a seeded random generator."""
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
