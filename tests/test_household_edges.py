@@ -83,18 +83,24 @@ def test_a_member_joining_an_open_move_is_judged_as_in_the_household() -> None:
         ("suppressed", "husstand-samlet")] * 2
 
 
-def test_a_waiting_move_touching_another_case_at_its_destination_is_decided_for_both() -> None:
-    """Mor's move waits for far (her own case) but is decided at once for the recipient she
-    moves in with; when far's move completes the group, her decision carries both verdicts."""
-    w = couple()
-    w.person("vaert", NEW)
-    w.case("C2", "kontanthjaelp", "vaert")
-    ids = [w.move("mor", NEW, at=0), w.move("far", NEW, at=1)]
+def test_a_waiting_move_already_decided_for_another_case_gets_both_verdicts() -> None:
+    """The child's move waits for its mother (her case, C1) but is decided at once for its
+    father's case (C2, not together: the child lives with the mother). When the mother's move
+    completes the group, the child's decision carries both verdicts."""
+    w = World()
+    w.person("mor", HOME)
+    w.person("barn", HOME)
+    w.person("far", ELSEWHERE)
+    w.case("C1", "kontanthjaelp", "mor", children=("barn",))
+    w.case("C2", "kontanthjaelp", "far", children=("barn",))
+    child = w.move("barn", NEW, at=0)
+    mother = w.move("mor", NEW, at=1)
     result = w.run()
-    for event_id in ids:
-        assert result.verdict(event_id, "C2").rule == "tilflytning-hos-modtager"
-        assert result.verdict(event_id, "C1").rule == "husstand-flytter-til-beboet-adresse"
-        assert result.outcome(event_id) == "raised"
+    assert result.verdict(child, "C2").rule == "flytning-sag-ikke-samlet"
+    assert result.verdict(child, "C1").rule == "husstand-flyttet-samlet"
+    assert result.outcome(child) == "raised"
+    assert (result.outcome(mother), result.by_id(mother).rule) == (
+        "suppressed", "husstand-flyttet-samlet")
 
 
 def test_a_number_change_after_a_member_moved_still_completes_the_household_move() -> None:

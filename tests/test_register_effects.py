@@ -133,3 +133,24 @@ def test_a_number_change_of_someone_unknown_then_a_move_in_on_the_new_number() -
     result = w.run()
     verdict = result.verdict(moves_in, "C1")
     assert (verdict.outcome, verdict.rule) == ("raised", "tilflytning-hos-modtager")
+
+
+def test_after_the_applicant_is_renumbered_someone_moving_in_with_her_is_raised() -> None:
+    w = recipient()
+    w.cpr_event("mor", "cpr_number_changed", at=0, code="P03", new_cpr="0101001001")
+    moves_in = w.move("ven", HOME, at=1)
+    verdict = w.run().verdict(moves_in, "C1")
+    assert (verdict.outcome, verdict.rule) == ("raised", "tilflytning-hos-modtager")
+
+
+def test_a_spouse_living_elsewhere_is_found_by_the_new_number_after_renumbering() -> None:
+    w = World()
+    w.person("mor", HOME)
+    w.person("far", address("his place"))
+    w.case("C1", "kontanthjaelp", "mor", spouse="far")
+    new_number = "0101001001"
+    w.cpr_event("far", "cpr_number_changed", at=0, code="P03", new_cpr=new_number)
+    income = w.event("atp", "income_reported", at=1, cpr=new_number, amount=2500.0,
+                     income_type="wage", period="2025-02")
+    verdict = w.run().verdict(income, "C1")
+    assert (verdict.outcome, verdict.rule) == ("raised", "atp-indkomst-aegtefaelle")
