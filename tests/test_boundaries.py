@@ -109,7 +109,9 @@ def test_a_member_moving_one_second_after_the_deadline_does_not_join() -> None:
     assert (result.outcome(first), result.by_id(first).rule) == ("raised", "husstand-splittet")
     assert result.outcome(late) == "raised"
     assert result.by_id(late).correlation_id != result.by_id(first).correlation_id
-    assert len(result.tasks_for("C1")) == 2
+    tasks = result.tasks_for("C1")
+    assert len(tasks) == 2
+    assert tasks[0].event_ids == [first] and tasks[0].facts["household.size"] == 2
 
 
 # --- event time at the deadline keeps the move open; one second past closes it --------------
