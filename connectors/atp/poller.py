@@ -59,6 +59,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors.ids import keyed_id
 from triage import cprnumber
@@ -221,6 +222,15 @@ class PollStats:
     last_round_failures: int = 0
 
 
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
+
+def copenhagen_now() -> datetime:
+    """The poll time in Danish local time: "today" for a benefit's period is the Danish day,
+    also in a container whose zone is UTC."""
+    return datetime.now(COPENHAGEN)
+
+
 class AtpPoller:
     """Poll the § 8 register for every case member and emit the differences as ATP events.
 
@@ -239,7 +249,7 @@ class AtpPoller:
         self.interval = (interval.total_seconds() if isinstance(interval, timedelta)
                          else float(interval))
         self.concurrency = max(1, concurrency)
-        self.clock = clock or (lambda: datetime.now().astimezone())
+        self.clock = clock or copenhagen_now
         self.stats = PollStats()
 
     async def _one(self, cpr: str, polled_at: datetime, gate: asyncio.Semaphore,
