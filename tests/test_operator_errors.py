@@ -350,3 +350,13 @@ def test_no_code_uses_a_fixed_tmp_path():
                  for number, line in enumerate(path.read_text().splitlines(), start=1)
                  if re.search(r"""["']/tmp\b""", line)]
     assert offenders == []
+
+
+def test_poll_dar_whose_every_round_failed_does_not_look_like_success(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("poll-dar", "--url", url, "--out", tmp_path / "dar.jsonl", "--rounds", "1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"triage: --url {url}: every round failed: the replication service did not answer; "
+        "check the URL and that it runs")

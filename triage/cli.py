@@ -366,6 +366,9 @@ def _poll_dar(args: argparse.Namespace) -> int:
           f"{len(summary.problems)}  failed rounds: {summary.failures}", file=sys.stderr)
     for problem in summary.problems:
         print(f"problem {problem}", file=sys.stderr)
+    if summary.rounds and summary.failures == summary.rounds:
+        raise UsageError(f"--url {args.url}: every round failed: the replication service did "
+                         "not answer; check the URL and that it runs")
     return 0
 
 
