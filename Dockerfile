@@ -25,7 +25,7 @@ FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 triage \
     && useradd --system --uid 10001 --gid triage --home-dir /var/lib/triage \
        --shell /usr/sbin/nologin triage \
-    && install -d -o triage -g triage /var/lib/triage
+    && install -d -o triage -g triage -m 0700 /var/lib/triage /var/lib/triage-checkpoints
 COPY --from=build /opt/triage /opt/triage
 # The rules directory is a mount point: mount your rule files over it (a ConfigMap in
 # Kubernetes) and point TRIAGE_RULES at the file. Configuration: TRIAGE_… variables, or a
