@@ -6,31 +6,40 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
+REPLAY_DEMO ?= demo-replay
+# What pip installs with, here and in the Dockerfile (a test checks they agree).
+PIP_INSTALL := pip install --quiet --no-cache-dir -c constraints.txt
 
-.PHONY: setup demo replay-demo test lint bench mutate clean
+.PHONY: setup demo replay-demo test lint bench mutate clean debs
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/$(PIP_INSTALL) -e '.[test]'
 	@touch $(STAMP)
 
 ## demo: embedded broker, simulated municipality, the worker, a live view (Ctrl-C stops all)
 demo: setup
 	$(BIN)/triage dev --dir $(DEMO)
 
-## replay-demo: the same demo data decided offline by `triage replay`
+## replay-demo: a 100,000-event municipality decided offline by `triage replay`, in its own
+## directory (not demo/, which `make demo` feeds)
 replay-demo: setup
-	$(BIN)/triage simulate $(DEMO) --events 100000
-	$(BIN)/triage replay $(DEMO)/events.jsonl --persons $(DEMO)/persons.jsonl \
-	    --cases $(DEMO)/cases.jsonl --out $(DEMO)/decisions.jsonl --tasks $(DEMO)/tasks.jsonl
+	$(BIN)/triage simulate $(REPLAY_DEMO) --events 100000
+	$(BIN)/triage replay $(REPLAY_DEMO)/events.jsonl --persons $(REPLAY_DEMO)/persons.jsonl \
+	    --cases $(REPLAY_DEMO)/cases.jsonl --out $(REPLAY_DEMO)/decisions.jsonl \
+	    --tasks $(REPLAY_DEMO)/tasks.jsonl
 
 ## test: lint, type-check the core, run every test (exit status is honest)
-test: setup lint
+test: setup lint debs
 	$(BIN)/python -m pytest
+
+## debs: the Debian tools the deployment tests run (installed only when missing; CI is root)
+debs:
+	scripts/ensure-debs docker-compose:docker-compose promtool:prometheus
 
 lint: setup
 	$(BIN)/ruff check triage connectors tests bench
@@ -62,4 +71,4 @@ mutate: $(MUTATE_STAMP)
 	$(MVENV)/bin/mutmut results
 
 clean:
-	rm -rf $(VENV) $(MVENV) $(DEMO) mutants .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MVENV) $(DEMO) $(REPLAY_DEMO) mutants .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from typing import Any
 
 
@@ -32,7 +33,7 @@ def run_faust(inputs: list[str], output: str, bootstrap: str, app_id: str, port:
               broker_session_timeout=3.0, broker_rebalance_timeout=3.0,
               broker_heartbeat_interval=0.5, broker_commit_interval=1.0,
               producer_linger=0.001, stream_wait_empty=True,
-              datadir=f"/tmp/{app_id}-data")
+              datadir=tempfile.mkdtemp(prefix=f"{app_id}-data-"))
     source = app.topic(*inputs, **RAW)
     sink = app.topic(output, **RAW)
 

@@ -1,13 +1,18 @@
-"""The ``triage`` command line: replay, simulate, rules.
+"""The ``triage`` command line: replay, simulate, rules, worker, dev, the connectors.
 
-Every failure an operator can cause (a missing file, a bad rule file, a bad window) ends with a
-one-line message on stderr and exit status 2; ``triage replay`` exits 0 whenever it ran, whatever
-it decided.
+Every failure an operator can cause (a missing file, a bad rule file, a bad window, a taken
+port, a service that does not answer, a configuration that cannot be used) ends with a one-line
+message on stderr — what is wrong and how to fix it — and exit status 2, with nothing it started
+left running; ``triage replay`` exits 0 whenever it ran, whatever it decided. Output cut short by
+its reader (``| head``) ends quietly with status 141, as a process killed by SIGPIPE would;
+Ctrl-C with 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -98,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--exit-when-done", action="store_true",
                     help="stop once every event is decided (default: run until Ctrl-C)")
 
+    fd = sub.add_parser("feed", help="produce a JSON Lines file of events to the input topics, "
+                                     "in order, at a pace (demo, load tests)")
+    fd.add_argument("events", type=Path, metavar="EVENTS.jsonl")
+    fd.add_argument("--kafka", required=True, metavar="BOOTSTRAP",
+                    help="produce to cpr.events, dar.events, atp.events, keyed per CONTRACT.md")
+    fd.add_argument("--rate", type=float, default=500.0,
+                    help="events per second (default 500)")
+
     cs = sub.add_parser("casesystem", help="the reference case system (demo and tests)")
     cs_commands = cs.add_subparsers(dest="casesystem_command", required=True,
                                     metavar="SUBCOMMAND")
@@ -185,6 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13  # as if killed by SIGPIPE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from triage.failures import OperatorError
+
+    try:
         if args.command == "replay":
             return _replay(args)
         if args.command == "simulate":
@@ -200,24 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "poll-dar":
             return _poll_dar(args)
         if args.command == "poll-atp":
-            import asyncio
-
-            from connectors.atp.run import poll_atp
-
-            summary = asyncio.run(poll_atp(
-                args.casesystem, bootstrap=args.kafka, out=args.out, state_path=args.state,
-                interval=args.interval.total_seconds(), rounds=args.rounds))
-            print(f"rounds: {summary.rounds}  events: {summary.events}  "
-                  f"lookups failed: {summary.failures}")
-            return 0
+            return _poll_atp(args)
+        if args.command == "feed":
+            return _feed(args)
         if args.command == "casesystem":
-            from connectors.casesystem.server import run_reference_server
-
-            for path in (args.cases, args.udk):
-                if path is not None and not path.is_file():
-                    raise UsageError(f"{path}: no such file")
-            run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
-            return 0
+            return _casesystem(args)
         if args.command == "dev":
             from triage.dev import DEMO_LATENESS, run_dev
 
@@ -226,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            exit_when_done=args.exit_when_done,
                            lateness=args.lateness if args.lateness is not None
                            else DEMO_LATENESS)
-    except (UsageError, ReferenceDataError) as exc:
+    except (UsageError, ReferenceDataError, OperatorError) as exc:
         print(f"triage: {exc}", file=sys.stderr)
         return 2
     except RulesetError as exc:
@@ -272,6 +285,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.events < 1:
         raise UsageError("--events must be at least 1")
+    if args.outdir.exists() and not args.outdir.is_dir():
+        raise UsageError(f"{args.outdir} is a file: give OUTDIR a directory (it is created)")
     summary = simulate(args.outdir, seed=args.seed, events=args.events)
     cli_output.print_simulation(summary, args.outdir)
     return 0
@@ -351,26 +366,100 @@ def _poll_dar(args: argparse.Namespace) -> int:
           f"{len(summary.problems)}  failed rounds: {summary.failures}", file=sys.stderr)
     for problem in summary.problems:
         print(f"problem {problem}", file=sys.stderr)
+    if summary.rounds and summary.failures == summary.rounds:
+        raise UsageError(f"--url {args.url}: every round failed: the replication service did "
+                         "not answer; check the URL and that it runs")
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import os
-
     from pydantic import ValidationError
 
+    from connectors.casesystem.client import CaseSystemError
+    from triage.failures import check_kafka_reachable, check_port_free
+    from triage.stream.kafka_security import kafka_client_kwargs
     from triage.stream.run import run_worker
-    from triage.stream.settings import WorkerSettings
+    from triage.stream.settings import ConfigError, WorkerSettings, describe_settings_error
 
     if args.config:
         os.environ["TRIAGE_CONFIG"] = str(args.config)
     try:
         settings = WorkerSettings()
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
     except ValidationError as exc:
-        from triage.models.events import format_validation_error
+        raise UsageError(f"configuration: {describe_settings_error(exc)}") from None
+    check_port_free(settings.web_host, settings.web_port, "TRIAGE_WEB_PORT")
+    try:
+        client_kwargs = kafka_client_kwargs(settings)
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    check_kafka_reachable(settings.bootstrap, "TRIAGE_BOOTSTRAP", **client_kwargs)
+    try:
+        return run_worker(settings, args.loglevel)
+    except CaseSystemError as exc:
+        raise UsageError(f"TRIAGE_CASESYSTEM_URL {settings.casesystem_url}: the case system "
+                         f"did not answer ({exc}); check the URL and that it runs") from None
 
-        raise UsageError(f"configuration: {format_validation_error(exc)}") from None
-    return run_worker(settings, args.loglevel)
+
+def _poll_atp(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from aiokafka.errors import KafkaConnectionError
+
+    from connectors.atp.run import poll_atp
+    from connectors.casesystem.client import LookupUnavailable
+
+    try:
+        summary = asyncio.run(poll_atp(
+            args.casesystem, bootstrap=args.kafka, out=args.out, state_path=args.state,
+            interval=args.interval.total_seconds(), rounds=args.rounds))
+    except LookupUnavailable as exc:
+        raise UsageError(f"--casesystem {args.casesystem}: the case system did not answer "
+                         f"({exc}); check the URL and that it runs") from None
+    except KafkaConnectionError:
+        raise UsageError(f"--kafka {args.kafka}: no Kafka broker answers there; check the "
+                         "address and that the broker runs") from None
+    print(f"rounds: {summary.rounds}  events: {summary.events}  "
+          f"lookups failed: {summary.failures}")
+    return 0
+
+
+def _feed(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from triage.dev import Progress, feed
+    from triage.failures import check_kafka_reachable
+
+    if not args.events.is_file():
+        raise UsageError(f"{args.events}: no such file")
+    if args.rate <= 0:
+        raise UsageError("--rate must be above 0 (events per second)")
+    check_kafka_reachable(args.kafka, "--kafka")
+    progress = Progress()
+    asyncio.run(feed(args.kafka, args.events, args.rate, progress))
+    print(f"fed {progress.produced} events to {args.kafka}")
+    return 0
+
+
+def _casesystem(args: argparse.Namespace) -> int:
+    from connectors.casesystem.server import run_reference_server
+    from triage.failures import check_port_free
+
+    for path in (args.cases, args.udk):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    check_port_free(args.host, args.port, "--port")
+    try:
+        run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
+    except ValueError as exc:  # a cases or UDK file line that is not a valid record
+        raise UsageError(f"{exc} (fix the file; every line must be one record)") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"{args.host}:{args.port} is already in use: stop what listens "
+                             "there or choose another --port") from None
+        raise UsageError(f"{exc.filename or 'casesystem'}: {exc.strerror}") from None
+    return 0
 
 
 def _rules(args: argparse.Namespace) -> int:

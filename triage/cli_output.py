@@ -12,12 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console as RichConsole
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from triage.facts import CATALOGUE
 from triage.replay import ReplaySummary
+
+
+class Console(RichConsole):
+    """rich's console, but a reader that went away (``| head``) raises ``BrokenPipeError`` to
+    the command line, which ends quietly with one exit status for every command (rich's own
+    handling exits 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 @contextmanager

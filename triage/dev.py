@@ -5,18 +5,25 @@ topics, generates a simulated municipality (``triage simulate``) unless one is t
 ``triage worker`` process against them, feeds the events in arrival order at a visible pace,
 and shows what the worker decides, live, with where to look. Ctrl-C (or ``--exit-when-done``
 once everything is decided) stops everything it started, by process id.
+
+Mistakes fail before anything starts where they can be seen in advance (a taken web port), and
+otherwise with the reason from the worker's log (a worker that exits while starting), always as
+one line and with the broker and the worker stopped. A simulation interrupted half-way is
+removed, so the next run does not feed half a municipality.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +35,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from triage.failures import OperatorError, check_port_free, last_error_line
 from triage.stream.broker import EmbeddedBroker
 from triage.stream.merge import event_time
 from triage.stream.settings import (
@@ -201,18 +209,24 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
         process.wait()
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0,
+               log: Path | None = None) -> None:
+    """Wait until ``url`` answers 200; a worker that exits first raises
+    :class:`OperatorError` with the reason from its ``log``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the worker exited with status {process.returncode}")
+            reason = last_error_line(log) if log is not None else ""
+            where = f" (log: {log})" if log is not None else ""
+            raise OperatorError(f"the worker exited with status {process.returncode} while "
+                                f"starting: {reason or 'no reason logged'}{where}")
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the worker was not ready after {timeout:.0f} s ({url})")
+    raise OperatorError(f"the worker was not ready after {timeout:.0f} s ({url}); see its log")
 
 
 def _interrupt_on(*signals: signal.Signals) -> None:
@@ -238,29 +252,41 @@ def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: 
 
     _interrupt_on(signal.SIGINT, signal.SIGTERM)
     console = Console()
-    if not (demo / "events.jsonl").exists():
+    if demo.exists() and not demo.is_dir():
+        raise OperatorError(f"{demo} is a file: give --dir a directory (it is created)")
+    check_port_free("127.0.0.1", web_port, "--web-port")
+    if not (demo / "labels.jsonl").exists():
         console.print(f"generating a simulated municipality in {demo}/ …")
-        simulate(demo, seed=1, events=events)
+        _simulate_whole(demo, events, simulate)
     total = sum(1 for line in (demo / "events.jsonl").open("rb") if line.strip())
     progress = Progress(total=total)
     with EmbeddedBroker(log_path=demo / "broker.log") as broker:
         create_topics(broker, partitions)
+        log = demo / "worker.log"
+        log.write_bytes(b"")  # this run's log only: its last error is this run's
         worker = start_worker(broker.bootstrap, demo, web_port, partitions,
                               lateness=f"{lateness.total_seconds():.0f}s")
         try:
             base = f"http://127.0.0.1:{web_port}"
-            wait_ready(f"{base}/ready", worker)
+            wait_ready(f"{base}/ready", worker, log=log)
             urls = {"broker": broker.bootstrap, "metrics": f"{base}/metrics",
-                    "readiness": f"{base}/ready", "worker log": str(demo / "worker.log"),
+                    "readiness": f"{base}/ready", "worker log": str(log),
                     "topics": "triage.decisions, triage.tasks, triage.deadletter"}
             urls["allowed lateness"] = (f"{lateness.total_seconds() / 86400:g} days of event "
                                         "time (the demo runs ~9 days a second)")
-            asyncio.run(_live(broker.bootstrap, demo, rate, progress, urls, console,
-                              exit_when_done, lateness))
+            interrupted = asyncio.run(_live(broker.bootstrap, demo, rate, progress, urls,
+                                            console, exit_when_done, lateness))
+            _interrupt_on(signal.SIGINT, signal.SIGTERM)  # the loop restored the defaults
+            if interrupted:
+                console.print("stopping …")
+                return 130
         except KeyboardInterrupt:
             console.print("stopping …")
             return 130
         finally:
+            # A second Ctrl-C while stopping must not leave the worker or the broker running.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
             stop_process(worker)
     return 0 if progress.replay_equal is not False else 1
 
@@ -280,10 +306,31 @@ def replay_figures(demo: Path, lateness: timedelta) -> tuple[Counter[str], int]:
     return summary.outcomes, summary.tasks
 
 
+def _simulate_whole(demo: Path, events: int, simulate: Callable[..., object]) -> None:
+    """Generate into a scratch directory and move the files in only when complete, so an
+    interrupted generation leaves no half municipality for the next run to feed."""
+    demo.mkdir(parents=True, exist_ok=True)
+    scratch = demo / ".simulating"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        simulate(scratch, seed=1, events=events)
+        for path in sorted(scratch.iterdir(), key=lambda p: p.name == "labels.jsonl"):
+            os.replace(path, demo / path.name)  # labels.jsonl last: it marks a whole set
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
                 urls: dict[str, str], console: Console, exit_when_done: bool,
-                lateness: timedelta) -> None:
+                lateness: timedelta) -> bool:
+    """Feed and watch until done (``exit_when_done``) or Ctrl-C/SIGTERM; True when
+    interrupted. Signals only set a flag here: every task is cancelled and awaited, so the
+    loop closes with none pending ("Task was destroyed but it is pending!")."""
     stop = asyncio.Event()
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted.set)
     watcher = asyncio.create_task(watch(bootstrap, progress, stop))
     # the tail of the stream: a heartbeat past every correlation window
     feeder = asyncio.create_task(feed(bootstrap, demo / "events.jsonl", rate, progress,
@@ -303,10 +350,16 @@ async def _live(bootstrap: str, demo: Path, rate: float, progress: Progress,
                     progress.replay = reference.result()
                 if exit_when_done and done and progress.replay is not None:
                     break
-                await asyncio.sleep(0.25)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(interrupted.wait(), timeout=0.25)
+                if interrupted.is_set():
+                    break
         finally:
             stop.set()
             feeder.cancel()
             reference.cancel()
             await asyncio.gather(watcher, feeder, reference, return_exceptions=True)
             live.update(progress.table(urls))
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    return interrupted.is_set()

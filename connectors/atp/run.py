@@ -7,6 +7,9 @@ emits the differences as canonical ATP events — to Kafka (``atp.events``, keye
 or to a JSON Lines file. The last record seen per person is kept in a state file, written after
 every round, so a restart emits nothing twice (and the event ids are deterministic besides).
 A person whose lookup fails is skipped for that round and counted; no event is invented.
+When the case system cannot be asked for its cases in the first round and no state says whom to
+poll, :class:`~connectors.casesystem.client.LookupUnavailable` is raised: a mistyped URL must
+fail, not report zero events.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ async def poll_atp(casesystem_url: str, *, bootstrap: str | None = None,
                     members[:] = sorted({m.cpr for case in await client.all_cases()
                                          for m in case.members})
                 except LookupUnavailable:
+                    if summary.rounds == 0 and not state:
+                        raise  # nobody known to poll: a wrong URL must not look like success
                     members[:] = sorted(state)  # the case system is down: poll whom we know
                 poller = AtpPoller(client.udk, lambda: members, state, interval)
                 await poller.run(emit, rounds=1)

@@ -2,51 +2,25 @@
 
 Every setting has a default that runs the embedded demo; an operator overrides what differs in
 production. Precedence, highest first: the environment, the file named by ``TRIAGE_CONFIG`` (or
-``--config``), the defaults below. Durations are strings like ``24h``, ``90m``, ``3s``.
+``--config``), the defaults below. Durations are strings like ``24h``, ``90m``, ``3s``, ``10ms``.
+In the TOML file a setting is its lower-case name without the prefix (``persons = "…"``).
 
-==========================  ====================================================================
-``TRIAGE_BOOTSTRAP``        Kafka bootstrap servers (default ``127.0.0.1:9092``)
-``TRIAGE_APP_ID``           consumer group and prefix of internal topics (default ``triage``)
-``TRIAGE_PERSONS``          persons snapshot, JSON Lines (required)
-``TRIAGE_CASES``            active cases, JSON Lines (required unless the case system is used)
-``TRIAGE_CASESYSTEM_URL``   the case system's API (e.g. ``http://127.0.0.1:8080``): cases are
-                            loaded and looked up there, and raised tasks delivered there
-``TRIAGE_RULES``            rule file (default: the shipped ``rules/default.yaml``)
-``TRIAGE_WINDOW``           household correlation window (default ``24h``)
-``TRIAGE_MUNICIPALITY``     the municipality this deployment serves: the routing key (``0561``)
-``TRIAGE_INPUT_PARTITIONS`` partitions of the input and output topics (default 3)
-``TRIAGE_WEB_PORT``         health, readiness and metrics HTTP port (default 6066)
-``TRIAGE_SESSION_TIMEOUT``  consumer group session timeout (default ``3s``; a join takes half)
-``TRIAGE_FETCH_WAIT``       longest a fetch waits for data (default ``10ms``; faust's 1.5 s adds
-                            about that much latency)
-``TRIAGE_TICK``             how often the worker records the wall clock as event time, so a
-                            quiet stream still closes its windows (default ``1s``); only
-                            while every input partition it owns is read to its end
-``TRIAGE_LATENESS``         allowed lateness: how far behind a later-registered event an event
-                            may arrive and still be decided in its event-time place (``1h``)
-``TRIAGE_MAX_CLOCK_JUMP``   how far one event may move event time ahead on its own (``7d``)
-``TRIAGE_MAX_IDLE``         how long the router waits for an input partition that has nothing
-                            buffered and nothing unread before merging without it (``50ms``)
-``TRIAGE_MAX_MESSAGE_BYTES`` the largest input message accepted (default 524288); a larger one
-                            is dead-lettered with its first KiB and a reference to it
-``TRIAGE_CHECKPOINT_INTERVAL`` journal records between checkpoints of the decider's state
-                            (default 20000; 0: none, a restart replays the whole journal)
-``TRIAGE_CHECKPOINT_DIR``   where checkpoints are kept (default ``<data dir>/checkpoints``):
-                            shared by the workers that may take a journal partition over
-``TRIAGE_CHECKPOINT_KEY``   HMAC key of the checkpoints (default: a key file in that directory)
-``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
-==========================  ====================================================================
+The README's settings table lists every field of :class:`WorkerSettings` with its default (a
+test compares the two). A configuration that cannot be used raises :class:`ConfigError` (or
+pydantic's ``ValidationError``, which :func:`describe_settings_error` turns into one line naming
+the ``TRIAGE_…`` variables, never a value).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
@@ -67,7 +41,8 @@ OVERSIZED = b"oversized"
 class WorkerSettings(BaseSettings):
     """Everything ``triage worker`` and ``triage dev`` need to run."""
 
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="forbid",
+                                      env_ignore_empty=True)
 
     bootstrap: str = "127.0.0.1:9092"
     app_id: str = "triage"
@@ -92,6 +67,16 @@ class WorkerSettings(BaseSettings):
     checkpoint_key: SecretStr | None = None
     data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
 
+    # Kafka over TLS and SASL (triage.stream.kafka_security turns these into client kwargs).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ca_file: Path | None = None
+    kafka_cert_file: Path | None = None
+    kafka_key_file: Path | None = None
+
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
                      "max_clock_jump", "max_idle", mode="before")
     @classmethod
@@ -114,6 +99,24 @@ class WorkerSettings(BaseSettings):
             raise ValueError("set TRIAGE_CASES (a cases file) or TRIAGE_CASESYSTEM_URL")
         return self
 
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> WorkerSettings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl:
+            missing = [f"TRIAGE_{name.upper()}" for name in
+                       ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password_file")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"TRIAGE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
+                                 f"needs {', '.join(missing)}")
+        elif self.kafka_sasl_mechanism is not None:
+            raise ValueError("TRIAGE_KAFKA_SASL_MECHANISM is set but "
+                             "TRIAGE_KAFKA_SECURITY_PROTOCOL is not SASL_PLAINTEXT or SASL_SSL")
+        if (self.kafka_cert_file is None) != (self.kafka_key_file is None):
+            raise ValueError("set both TRIAGE_KAFKA_CERT_FILE and TRIAGE_KAFKA_KEY_FILE "
+                             "(a client certificate and its key), or neither")
+        return self
+
     @field_validator("municipality", mode="before")
     @classmethod
     def _municipality(cls, value: Any) -> Any:
@@ -133,5 +136,39 @@ class WorkerSettings(BaseSettings):
         path = os.environ.get("TRIAGE_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+            config = Path(path)
+            if not config.is_file():
+                raise ConfigError(f"{config}: no such configuration file (--config or "
+                                  "TRIAGE_CONFIG): give the path of a TOML file")
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{config}: not valid TOML: {exc}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{config}: cannot read: {exc}") from None
         return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``str()`` is one line naming what to fix."""
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line for the operator: each problem named by its ``TRIAGE_…`` variable (the TOML
+    key is the same name in lower case, without the prefix), never the value given."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = err["loc"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:
+            parts.append(msg)
+            continue
+        name = f"TRIAGE_{str(loc[0]).upper()}"
+        if err["type"] == "missing":
+            parts.append(f"{name} is required (set it in the environment, or "
+                         f"{loc[0]} = … in the --config file)")
+        elif err["type"] == "extra_forbidden":
+            parts.append(f"{loc[0]}: not a setting (see the settings table in the README)")
+        else:
+            parts.append(f"{name}: {msg}")
+    return "; ".join(parts)
