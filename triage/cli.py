@@ -179,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
+
+    rt = rules.add_parser("test", help="run rule scenarios (worlds, timelines, expectations) "
+                                       "through the core")
+    rt.add_argument("paths", type=Path, nargs="*", metavar="PATH",
+                    help="scenario files or directories (default: the shipped "
+                         "rules/scenarios/)")
+    rt.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE",
+                    help="the ruleset to test (default: rules/default.yaml)")
+    rt.add_argument("--coverage", action="store_true",
+                    help="also fail (exit 1) when a rule of the ruleset is not exercised")
+    rt.add_argument("--quiet", action="store_true", help="print failures and the summary only")
     return parser
 
 
@@ -374,6 +385,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "test":
+        return _rules_test(args)
     if args.rules_command == "check":
         ruleset = load_ruleset(args.path)
         print(f"{args.path}: {len(ruleset.rules)} rules, threshold {ruleset.threshold}, "
@@ -381,6 +394,43 @@ def _rules(args: argparse.Namespace) -> int:
         return 0
     cli_output.print_facts(markdown=args.format == "markdown")
     return 0
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    from triage.scenarios import SCENARIOS, run_suite, scenario_files
+    from triage.scenarios.spec import shown_path
+
+    ruleset = load_ruleset(args.rules)
+    paths = args.paths or [SCENARIOS]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+    files = scenario_files(paths)
+    if not files:
+        raise UsageError(f"no scenario files (*.yaml) in {', '.join(map(str, paths))}")
+    suite = run_suite(files, ruleset)
+    for result in suite.results:
+        shown = shown_path(Path(result.path))
+        if result.failures:
+            print(f"FAIL {shown}: {result.name} — {len(result.failures)} of "
+                  f"{result.checked} expectations failed")
+            for failure in result.failures:
+                print(f"  {failure}")
+        elif not args.quiet:
+            print(f"ok   {shown}: {result.name} ({result.checked} expectations)")
+    for problem in suite.invalid:
+        print(f"ERROR {problem}")
+    status = suite.exit_status
+    unexercised = suite.unexercised(ruleset) if args.coverage else []
+    if unexercised:
+        print(f"not exercised by any scenario ({len(unexercised)} rules of "
+              f"{ruleset.version}): {', '.join(unexercised)}")
+        status = status or 1
+    failed = sum(1 for r in suite.results if r.failures)
+    print(f"{len(files)} scenario files, {suite.checked} expectations, ruleset "
+          f"{ruleset.version}: {len(suite.results) - failed} passed, {failed} failed, "
+          f"{len(files) - len(suite.results)} could not be run")
+    return status
 
 
 if __name__ == "__main__":

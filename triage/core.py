@@ -39,7 +39,7 @@ another.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -466,10 +466,7 @@ class Triage:
                 facts.pop("household.moved_together", None)
             else:
                 facts["household.moved_together"] = together
-        result = evaluate(rules, facts, pending)
-        if result is PENDING:
-            return None
-        return result if isinstance(result, Rule) else UNCLASSIFIED
+        return first_match(rules, facts, pending)
 
     def _bundle_key(self, event: Event, subject: str | None) -> tuple[Any, ...] | None:
         """Events that are copies of one registry event share a key; their tasks are one."""
@@ -738,6 +735,27 @@ class Triage:
             bundle = self._bundles.get(key)
             if bundle is not None and bundle.until < now:
                 del self._bundles[key]
+
+
+def first_match(rules: tuple[Rule, ...], facts: Mapping[str, Any],
+                pending: frozenset[str] = frozenset()) -> Rule | None:
+    """The rule that decides an (event, case) with these facts: the first that matches, the
+    built-in ``unclassified`` when none does, None while that depends on a pending fact."""
+    result = evaluate(rules, facts, pending)
+    if result is PENDING:
+        return None
+    return result if isinstance(result, Rule) else UNCLASSIFIED
+
+
+def judge_facts(ruleset: Ruleset, facts: Mapping[str, Any]) -> tuple[Rule, bool]:
+    """The rule that decides an (event, case) with exactly these facts under ``ruleset``, and
+    whether it raises — the core's own evaluation, for rule tables (``triage rules test``)
+    where no event can reach a combination of facts."""
+    event_type = facts.get("event.type")
+    rules = ruleset.for_type(event_type) if isinstance(event_type, str) else ruleset.rules
+    rule = first_match(rules, facts)
+    assert rule is not None  # nothing is pending without a household move
+    return rule, ruleset.raises(rule.score)
 
 
 def parse_window(text: str) -> timedelta:
