@@ -12,6 +12,7 @@ within one core).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,40 +51,52 @@ def journal_lines(bootstrap: str, topic: str = JOURNAL_TOPIC, partition: int | N
 
     from triage.stream.broker import fetch_high_watermarks
 
-    with asyncio.Runner() as runner:
+    async def open_journal() -> tuple[Any, Any, int]:
+        # aiokafka binds a consumer and its assignment to the running loop: set up inside it
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     fetch_max_wait_ms=50, request_timeout_ms=10_000)
         try:
-            runner.run(asyncio.wait_for(consumer.start(), idle_timeout))
+            await asyncio.wait_for(consumer.start(), idle_timeout)
         except Exception as exc:  # aiokafka raises several kinds; all mean "not reachable"
+            with contextlib.suppress(Exception):
+                await consumer.stop()
             raise HistoryError(f"{bootstrap}: cannot reach the broker "
                                f"({type(exc).__name__})") from None
         try:
-            runner.run(consumer.topics())
+            await consumer.topics()
             partitions = consumer.partitions_for_topic(topic)
             if not partitions:
                 raise HistoryError(f"{topic}: no such topic on {bootstrap}")
-            if partition is None:
+            chosen = partition
+            if chosen is None:
                 if len(partitions) > 1:
                     raise HistoryError(
                         f"{topic} has {len(partitions)} partitions (one journal per "
                         f"municipality): choose one with --partition")
-                partition = next(iter(partitions))
-            if partition not in partitions:
-                raise HistoryError(f"{topic} has no partition {partition} "
+                chosen = next(iter(partitions))
+            if chosen not in partitions:
+                raise HistoryError(f"{topic} has no partition {chosen} "
                                    f"(it has {sorted(partitions)})")
-            tp = TopicPartition(topic, partition)
-            end = runner.run(fetch_high_watermarks(bootstrap, [tp]))[tp]
+            tp = TopicPartition(topic, chosen)
+            end = (await fetch_high_watermarks(bootstrap, [tp]))[tp]
             consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
+            await consumer.seek_to_beginning(tp)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer, tp, end
+
+    with asyncio.Runner() as runner:
+        consumer, tp, end = runner.run(open_journal())
+        try:
             position, last_progress = 0, time.monotonic()
             while position < end:
                 batch = runner.run(consumer.getmany(tp, timeout_ms=500, max_records=5000))
                 records = batch.get(tp, [])
                 if not records:
                     if time.monotonic() - last_progress > idle_timeout:
-                        raise HistoryError(f"{topic}[{partition}]: no records for "
+                        raise HistoryError(f"{topic}[{tp.partition}]: no records for "
                                            f"{idle_timeout:.0f} s at offset {position} of "
                                            f"{end}")
                     continue
