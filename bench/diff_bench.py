@@ -46,13 +46,16 @@ def diff_once(corpus: Path, events: Path, draft: Path) -> tuple[float, float, di
     from triage.backtest import DiffReport, backtest
     from triage.backtest.history import file_lines
     from triage.core import Triage
+    from triage.pipeline import Pipeline
     from triage.rules import DEFAULT_RULES, load_ruleset
     from triage.snapshot import load_reference
 
     base, shadow = load_ruleset(DEFAULT_RULES), load_ruleset(draft)
     cpu, wall = time.process_time(), time.perf_counter()
-    core = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"), base)
-    report = backtest(file_lines(events), core, shadow, DiffReport(base.version, shadow.version))
+    pipeline = Pipeline(Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
+                               base))
+    report = backtest(file_lines(events), pipeline, shadow,
+                      DiffReport(base.version, shadow.version))
     data = report.to_json()
     return time.process_time() - cpu, time.perf_counter() - wall, data
 

@@ -21,7 +21,7 @@ from tests.drafts import LOWERED, draft_text
 from triage.cli import main
 from triage.rules import DEFAULT_RULES, load_ruleset
 from triage.simulate import simulate
-from triage.stream.decider import TICK, TICK_HEADER
+from triage.stream.settings import KIND_HEADER, TICK
 
 EVENTS = 30_000
 
@@ -242,7 +242,7 @@ async def produce_journal(bootstrap: str, topic: str, lines: list[bytes]) -> Non
             await producer.send(topic, value=line, key=b"0561", partition=0)
             if i % 500 == 0:  # far in the future: applying it would close every window
                 await producer.send(topic, value=b"2099-01-01T00:00:00+00:00", key=b"0561",
-                                    partition=0, headers=[(TICK_HEADER, TICK)])
+                                    partition=0, headers=[(KIND_HEADER, TICK)])
         await producer.flush()
     finally:
         await producer.stop()

@@ -13,6 +13,7 @@ import pytest
 from tests.drafts import draft, risky_draft
 from tests.world import World, address
 from triage.core import Outputs, Triage
+from triage.pipeline import Pipeline
 from triage.rules import DEFAULT_RULES, Ruleset, load_ruleset
 from triage.simulate import simulate
 from triage.snapshot import load_reference
@@ -29,13 +30,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(corpus: Path, ruleset: Ruleset, shadow: Ruleset | None = None) -> Outputs:
+    """The corpus through the pipeline replay uses (event-time stage, then the core)."""
     core = Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"), ruleset,
                   clock=lambda: FIXED)
     if shadow is not None:
         core.use_shadow(shadow)
     out = Outputs()
     with (corpus / "events.jsonl").open("rb") as lines:
-        for chunk in core.run(line for line in lines if line.strip()):
+        for chunk in Pipeline(core).run(line for line in lines if line.strip()):
             out.extend(chunk)
     return out
 

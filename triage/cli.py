@@ -450,8 +450,8 @@ def _rules_diff(args: argparse.Namespace) -> int:
     import orjson
 
     from triage.backtest import DiffReport, backtest
-    from triage.pipeline import Pipeline
     from triage.backtest.history import HistoryError, file_lines, journal_lines
+    from triage.pipeline import Pipeline
 
     if (args.events is None) == (args.kafka is None):
         raise UsageError("rules diff: give EVENTS.jsonl or --kafka BOOTSTRAP (one of them)")

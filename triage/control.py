@@ -29,8 +29,8 @@ import orjson
 from triage.core import Outputs, Triage
 from triage.rules import parse_ruleset
 from triage.silences import Silence, parse_silence, refusals
+from triage.stream.settings import KIND_HEADER
 
-KIND_HEADER = "triage-kind"
 RULESET, SHADOW, SILENCE, EXPIRE = "ruleset", "shadow", "silence", "silence-expire"
 KINDS = frozenset({RULESET, SHADOW, SILENCE, EXPIRE})
 """Header values of control records (``tick`` is the clock's, :mod:`triage.stream.decider`)."""

@@ -1,8 +1,10 @@
 """Where a backtest's history comes from: a JSON Lines file, or the worker's journal topic.
 
 The journal (``triage.routed``) holds every input record the worker decided, in the order it
-decided them, and the worker's clock ticks (header ``triage-kind: tick``). A backtest reads the
-events only — ticks are wall-clock estimates of event time, not history — from the first record
+decided them, and records that are not events, marked by a ``triage-kind`` header: the
+worker's clock ticks and producers' heartbeats (``tick``), and operator changes (ruleset,
+shadow, silences: :mod:`triage.control`). A backtest reads the events only — ticks are
+estimates of event time, and the changes are what the backtest compares — from the first record
 up to the end offset the partition had when the backtest began, so a running worker appending
 to it does not keep the backtest going forever. One partition is one municipality's journal; a
 topic with several must be read one partition at a time (event time never goes backwards
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from triage.stream.decider import TICK, TICK_HEADER
+from triage.stream.settings import KIND_HEADER
 
 JOURNAL_TOPIC = "triage.routed"
 
@@ -37,8 +39,10 @@ def file_lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def _is_tick(headers: Any) -> bool:
-    return any(key == TICK_HEADER and value == TICK for key, value in headers or ())
+def _is_event(headers: Any) -> bool:
+    """Journal records that are not events carry a ``triage-kind`` header: clock ticks (and,
+    from the worker's operator changes, control records, :mod:`triage.control`)."""
+    return not any(key == KIND_HEADER for key, _ in headers or ())
 
 
 def journal_lines(bootstrap: str, topic: str = JOURNAL_TOPIC, partition: int | None = None,
@@ -106,7 +110,7 @@ def journal_lines(bootstrap: str, topic: str = JOURNAL_TOPIC, partition: int | N
                         position = end
                         break
                     position = record.offset + 1
-                    if record.value is not None and not _is_tick(record.headers):
+                    if record.value is not None and _is_event(record.headers):
                         yield record.value
         finally:
             runner.run(consumer.stop())

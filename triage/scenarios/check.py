@@ -1,10 +1,11 @@
 """Running a scenario through the one core and checking every expectation it states.
 
 The scenario's world becomes a register and a case index, its timeline is fed to a
-:class:`triage.core.Triage` in the order written (ticks advance event time), and the core is
-flushed at the end, as ``triage replay`` does. Then each expectation is compared with what the
-core decided; a failure says what was expected, what happened instead, and why (the rule's
-reason), at the line where the expectation is written.
+:class:`triage.pipeline.Pipeline` — the event-time stage in front of the one core
+(:class:`triage.core.Triage`), exactly as ``triage replay`` and the worker run it — in the order
+written (ticks advance event time), and flushed at the end, as ``triage replay`` does. Then each
+expectation is compared with what the core decided; a failure says what was expected, what
+happened instead, and why (the rule's reason), at the line where the expectation is written.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from triage.core import Outputs, Triage, judge_facts, parse_window
 from triage.facts import CATALOGUE
 from triage.models.events import parse_event
 from triage.models.outputs import CaseVerdict, Decision, Task
+from triage.pipeline import Pipeline
 from triage.register import Register
 from triage.rules import Ruleset
 from triage.scenarios.spec import EventSpec, Located, ScenarioError, TaskExpect, VerdictExpect
@@ -66,6 +68,7 @@ def run_scenario(located: Located, ruleset: Ruleset) -> ScenarioResult:
     spec = located.spec
     core = Triage(CaseIndex(Register(world.persons), world.cases), ruleset,
                   window=parse_window(spec.window), clock=lambda: CLOCK)
+    pipeline = Pipeline(core, lateness=spec.lateness_delta, max_jump=spec.max_clock_jump_delta)
     for index, silence in world.silences:
         try:
             core.silences.add(silence, ruleset)
@@ -75,12 +78,12 @@ def run_scenario(located: Located, ruleset: Ruleset) -> ScenarioResult:
     out = Outputs()
     for step in world.steps:
         if step.tick is not None:
-            out.extend(core.advance(step.tick))
+            out.extend(pipeline.tick(step.tick.timestamp()))
         elif step.line is not None and step.unavailable is not None:
-            out.extend(core.decide(parse_event(step.line), unavailable=step.unavailable))
+            out.extend(pipeline.offer(parse_event(step.line), step.unavailable))
         elif step.line is not None:
-            out.extend(core.process(step.line))
-    out.extend(core.flush())
+            out.extend(pipeline.process(step.line))
+    out.extend(pipeline.flush())
     return _Checker(located, world, ruleset, out).check()
 
 

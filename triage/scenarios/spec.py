@@ -142,7 +142,7 @@ class EventExpect(_Spec):
 EVENT_FIELDS = frozenset({
     "code", "derived_marker", "move_date", "date", "country_code", "civil_status", "spouse",
     "child", "parents", "address", "to", "from", "protected", "new_cpr", "after", "benefit",
-    "amount", "period_from", "period_to", "income_type", "period", "single",
+    "amount", "period_from", "period_to", "income_type", "period", "single", "what",
     "unclassified_reason"})
 """Event fields a scenario may set by name (CONTRACT.md); ``fields`` takes anything else."""
 
@@ -226,6 +226,11 @@ class Scenario(_Spec):
     description: str = ""
     start: datetime = START
     window: str = "24h"
+    lateness: str = "1h"
+    """The allowed lateness (the service's default): how far an event may arrive behind a
+    later-registered one and still be put in its place; beyond it, ``arrived-too-late``."""
+    max_clock_jump: str = "7d"
+    """How far one event may move event time ahead on its own (the service's default)."""
     addresses: dict[str, AddressSpec] = Field(default_factory=dict)
     persons: dict[str, PersonSpec] = Field(default_factory=dict)
     cases: dict[str, CaseSpec] = Field(default_factory=dict)
@@ -243,11 +248,32 @@ class Scenario(_Spec):
                              "rows)")
         return self
 
-    @field_validator("window")
+    @field_validator("window", "max_clock_jump")
     @classmethod
     def _window(cls, value: str) -> str:
         parse_window(value)
         return value
+
+    @field_validator("lateness")
+    @classmethod
+    def _lateness(cls, value: str) -> str:
+        if value.strip() not in ("0", "0s"):
+            parse_window(value)
+        return value
+
+    @property
+    def lateness_delta(self) -> timedelta:
+        return timedelta(0) if self.lateness.strip() in ("0", "0s") else parse_window(self.lateness)
+
+    @property
+    def max_clock_jump_delta(self) -> timedelta:
+        return parse_window(self.max_clock_jump)
+
+    @model_validator(mode="after")
+    def _clock_bound(self) -> Scenario:
+        if self.max_clock_jump_delta <= self.lateness_delta:
+            raise ValueError("max_clock_jump must be larger than lateness")
+        return self
 
     @field_validator("start")
     @classmethod

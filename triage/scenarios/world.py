@@ -247,7 +247,8 @@ class _Builder:
                 home = self.lives_at.get(e.person)
                 data["from"] = self.address(home, (*where, "person")) if home else None
             data.setdefault("move_date", day.isoformat())
-        elif t in ("died", "emigrated", "disappeared", "civil_status_changed", "child_added"):
+        elif t in ("died", "emigrated", "disappeared", "civil_status_changed", "child_added",
+                   "death_annulled", "cpr_number_annulled"):
             data.setdefault("date", day.isoformat())
             if t == "child_added" and "cpr" not in data and "child_cpr" in data:
                 data["cpr"] = data["child_cpr"]
