@@ -99,3 +99,21 @@ def test_control_kinds_are_recognised_from_headers_and_events_are_not():
         assert kind_of([(KIND_HEADER, kind.encode())]) == kind
     assert kind_of([(KIND_HEADER, b"tick")]) is None
     assert kind_of([]) is None and kind_of(None) is None
+
+
+def test_a_ruleset_change_is_summarised_in_one_line_for_the_audit():
+    from tests.drafts import draft
+    from triage.rules import DEFAULT_RULES, load_ruleset
+    from triage.rules.change import describe_change
+
+    base = load_ruleset(DEFAULT_RULES)
+    new = draft(name="d", scores={"stamdata": 0.6}, drop=("dar-administrativ",),
+                prepend=[{"id": "ny", "score": 0.9, "when": {"event.type": "died"},
+                          "reason": "r", "title": "t"}],
+                edits={"barn-uden-betydning": {"title": "Nyt barn"}})
+    line = describe_change(base, new)
+    assert line.startswith(f"{base.version} → {new.version}: ")
+    assert "1 added (ny)" in line and "1 removed (dar-administrativ)" in line
+    assert "stamdata: score 0.0→0.6" in line and "barn-uden-betydning: title" in line
+    assert "\n" not in line
+    assert describe_change(base, base).endswith("no rule changed")
