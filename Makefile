@@ -45,9 +45,11 @@ lint: setup
 	$(BIN)/ruff check triage connectors tests bench
 	$(BIN)/mypy
 
-## bench: replay vs json.loads and memory; the live worker vs bare faust and bare aiokafka
+## bench: replay vs json.loads and memory; rules diff vs replay; the live worker vs bare
+## faust and bare aiokafka
 bench: setup
 	$(BIN)/python -m bench.replay_bench
+	$(BIN)/python -m bench.diff_bench
 	$(BIN)/python -m bench.stream_bench
 
 ## mutate: mutation testing of the decision modules (mutmut; not part of `make test`).

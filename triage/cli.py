@@ -15,7 +15,7 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,19 @@ def _lateness(text: str) -> timedelta:
     if text.strip() in ("0", "0s"):
         return timedelta(0)
     return _window(text)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time or date: {text!r}") from None
+    if when.utcoffset() is None:
+        if len(text) > 10:
+            raise argparse.ArgumentTypeError(f"{text!r}: a time needs an offset, e.g. "
+                                             f"2025-03-01T00:00:00+01:00")
+        when = when.replace(tzinfo=UTC)
+    return when
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +205,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
+
+    rt = rules.add_parser("test", help="run rule scenarios (worlds, timelines, expectations) "
+                                       "through the core")
+    rt.add_argument("paths", type=Path, nargs="*", metavar="PATH",
+                    help="scenario files or directories (default: the shipped "
+                         "rules/scenarios/)")
+    rt.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE",
+                    help="the ruleset to test (default: rules/default.yaml)")
+    rt.add_argument("--coverage", action="store_true",
+                    help="also fail (exit 1) when a rule of the ruleset is not exercised")
+    rt.add_argument("--quiet", action="store_true", help="print failures and the summary only")
+
+    rd = rules.add_parser("diff", help="backtest a draft ruleset against history, beside the "
+                                       "base ruleset, in one pass")
+    rd.add_argument("events", type=Path, nargs="?", metavar="EVENTS.jsonl",
+                    help="history as JSON Lines (or --kafka: the worker's journal topic)")
+    rd.add_argument("--kafka", metavar="BOOTSTRAP",
+                    help="read history from the journal topic on this broker")
+    rd.add_argument("--topic", default="triage.routed", help="journal topic (--kafka)")
+    rd.add_argument("--partition", type=int, help="journal partition (--kafka; needed when "
+                                                  "the topic has several)")
+    rd.add_argument("--base", type=Path, default=DEFAULT_RULES, metavar="BASE.yaml",
+                    help="the ruleset in force (default: rules/default.yaml)")
+    rd.add_argument("--draft", type=Path, required=True, metavar="DRAFT.yaml")
+    rd.add_argument("--persons", type=Path, required=True, metavar="PERSONS.jsonl")
+    rd.add_argument("--cases", type=Path, required=True, metavar="CASES.jsonl")
+    rd.add_argument("--window", type=_window, default=timedelta(hours=24),
+                    help="household correlation window (default 24h)")
+    rd.add_argument("--lateness", type=_lateness, default=DEFAULT_LATENESS,
+                    help="allowed lateness, as for replay (default 1h; 0 for history already "
+                         "in registered_at order)")
+    rd.add_argument("--max-clock-jump", type=_window, default=DEFAULT_MAX_JUMP,
+                    help="how far one event may move event time ahead on its own (default 7d)")
+    rd.add_argument("--from", dest="since", type=_instant, metavar="TIME",
+                    help="count events registered at or after TIME (RFC 3339, or a date: "
+                         "00:00 UTC)")
+    rd.add_argument("--to", dest="until", type=_instant, metavar="TIME",
+                    help="count events registered before TIME")
+    rd.add_argument("--report", type=Path, required=True, metavar="REPORT.json")
+    rd.add_argument("--html", type=Path, metavar="REPORT.html",
+                    help="also write a self-contained HTML report")
+    rd.add_argument("--examples", type=int, default=5, metavar="N",
+                    help="examples kept per changed (transition, rule pair) cell (default 5)")
+    rd.add_argument("--fail-on-risk", action="store_true",
+                    help="exit 1 when the draft would suppress anything the base raises")
+    rd.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
 
 
@@ -463,6 +522,10 @@ def _casesystem(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "test":
+        return _rules_test(args)
+    if args.rules_command == "diff":
+        return _rules_diff(args)
     if args.rules_command == "check":
         ruleset = load_ruleset(args.path)
         print(f"{args.path}: {len(ruleset.rules)} rules, threshold {ruleset.threshold}, "
@@ -470,6 +533,93 @@ def _rules(args: argparse.Namespace) -> int:
         return 0
     cli_output.print_facts(markdown=args.format == "markdown")
     return 0
+
+
+def _rules_diff(args: argparse.Namespace) -> int:
+    import orjson
+
+    from triage.backtest import DiffReport, backtest
+    from triage.backtest.history import HistoryError, file_lines, journal_lines
+    from triage.pipeline import Pipeline
+
+    if (args.events is None) == (args.kafka is None):
+        raise UsageError("rules diff: give EVENTS.jsonl or --kafka BOOTSTRAP (one of them)")
+    if args.examples < 0:
+        raise UsageError("--examples must be 0 or more")
+    if args.since and args.until and args.until <= args.since:
+        raise UsageError("--to must be after --from")
+    base, draft = load_ruleset(args.base), load_ruleset(args.draft)
+    cases = load_reference(args.persons, args.cases)
+    if args.events is not None and not args.events.is_file():
+        raise UsageError(f"{args.events}: no such file")
+    for target in (args.report, args.html):
+        if target is not None and not target.parent.is_dir():
+            raise UsageError(f"{target}: no such directory")
+    report = DiffReport(base.version, draft.version, args.since, args.until,
+                        examples_per_cell=args.examples)
+    if args.max_clock_jump <= args.lateness:
+        raise UsageError("--max-clock-jump must be larger than --lateness")
+    pipeline = Pipeline(Triage(cases, base, window=args.window), lateness=args.lateness,
+                        max_jump=args.max_clock_jump)
+    try:
+        if args.events is not None:
+            size = args.events.stat().st_size
+            with cli_output.progress(size, enabled=not args.quiet) as advance:
+                backtest(file_lines(args.events), pipeline, draft, report, progress=advance)
+        else:
+            backtest(journal_lines(args.kafka, args.topic, args.partition), pipeline, draft,
+                     report)
+    except HistoryError as exc:
+        raise UsageError(str(exc)) from None
+    data = report.to_json()
+    try:
+        args.report.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        if args.html is not None:
+            from triage.backtest.html import render_html
+
+            args.html.write_text(render_html(data), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{exc.filename}: cannot write: {exc.strerror}") from None
+    if not args.quiet:
+        cli_output.print_diff(data)
+    return 1 if args.fail_on_risk and report.risk > 0 else 0
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    from triage.scenarios import SCENARIOS, run_suite, scenario_files
+    from triage.scenarios.spec import shown_path
+
+    ruleset = load_ruleset(args.rules)
+    paths = args.paths or [SCENARIOS]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+    files = scenario_files(paths)
+    if not files:
+        raise UsageError(f"no scenario files (*.yaml) in {', '.join(map(str, paths))}")
+    suite = run_suite(files, ruleset)
+    for result in suite.results:
+        shown = shown_path(Path(result.path))
+        if result.failures:
+            print(f"FAIL {shown}: {result.name} — {len(result.failures)} of "
+                  f"{result.checked} expectations failed")
+            for failure in result.failures:
+                print(f"  {failure}")
+        elif not args.quiet:
+            print(f"ok   {shown}: {result.name} ({result.checked} expectations)")
+    for problem in suite.invalid:
+        print(f"ERROR {problem}")
+    status = suite.exit_status
+    unexercised = suite.unexercised(ruleset) if args.coverage else []
+    if unexercised:
+        print(f"not exercised by any scenario ({len(unexercised)} rules of "
+              f"{ruleset.version}): {', '.join(unexercised)}")
+        status = status or 1
+    failed = sum(1 for r in suite.results if r.failures)
+    print(f"{len(files)} scenario files, {suite.checked} expectations, ruleset "
+          f"{ruleset.version}: {len(suite.results) - failed} passed, {failed} failed, "
+          f"{len(files) - len(suite.results)} could not be run")
+    return status
 
 
 if __name__ == "__main__":

@@ -110,3 +110,31 @@ def print_facts(*, markdown: bool = False) -> None:
         kind = fact.type + (f": {', '.join(fact.values)}" if fact.values else "")
         table.add_row(fact.name, kind, fact.applies_to, fact.description)
     Console(width=160).print(table)
+
+
+def print_diff(report: dict[str, Any]) -> None:
+    """The backtest's summary: the transition matrix, risk, and the rule pairs that changed."""
+    console = Console()
+    verdicts = report["verdicts"]
+    matrix = Table(title=f"Backtest {report['base']} → {report['draft']}: "
+                         f"{report['events']:,} events")
+    matrix.add_column("base ↓ / draft →")
+    matrix.add_column("raised", justify="right")
+    matrix.add_column("suppressed", justify="right")
+    for base in ("raised", "suppressed"):
+        matrix.add_row(base, f"{verdicts[f'{base}->raised']:,}",
+                       f"{verdicts[f'{base}->suppressed']:,}")
+    console.print(matrix)
+    changed = list(report["changed_by_rule"].items())
+    if changed:
+        rules = Table(title="where verdicts changed")
+        rules.add_column("base rule -> draft rule")
+        rules.add_column("changed", justify="right")
+        rules.add_column("of verdicts", justify="right")
+        for pair, n in changed[:15]:
+            rules.add_row(pair, f"{n:,}", f"{report['by_rule'][pair]:,}")
+        console.print(rules)
+    style = "bold red" if report["risk"] else "green"
+    console.print(f"[{style}]risk (raised → suppressed): {report['risk']:,}[/]   "
+                  f"payment holds dropped: {report['hold_lost']:,}   "
+                  f"verdicts changed: {report['changed']:,}")

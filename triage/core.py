@@ -20,6 +20,15 @@ One step, for each event in arrival order:
 6. **Emit** the decision of every event whose verdicts are all known, and one task per raised
    (correlated group or event, case).
 
+Beside the active ruleset a core may carry a **shadow** ruleset (:meth:`Triage.use_shadow`): its
+verdicts are evaluated on the very same judgements — the same facts, the same household moves —
+and emitted as :class:`ShadowDecision` records beside the real decisions, never as tasks. The real
+decisions and tasks are exactly what they are without a shadow; ``triage rules diff`` and the
+worker's shadow mode both rest on that. The active ruleset can be switched at any point of the
+stream (:meth:`Triage.use_ruleset`); every decision carries the version that decided it.
+**Silences** (:mod:`triage.silences`) are a stage between evaluating and emitting: a raised
+verdict that an operator's silence matches is suppressed as ``silenced:<id>``.
+
 Tasks are bundled per **correlation group**: a household move, or the copies of one CPR event
 registered on several people (a birth on the child and both parents, a marriage on both spouses,
 a death and its derived copies) within the window. The first raised verdict of a group creates
@@ -30,7 +39,7 @@ another.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -57,6 +66,7 @@ from triage.models.outputs import CaseVerdict, Decision, Task
 from triage.register import STATUS_BY_EVENT
 from triage.rules import PENDING, Rule, Ruleset, evaluate
 from triage.rules.model import MISSING
+from triage.silences import Silences
 
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_DEDUP_HORIZON = timedelta(days=7)
@@ -101,6 +111,9 @@ register, so it changes nobody else's decision."""
 
 Timing = Literal["timely", "late", "out-of-range"]
 
+_FALLBACK_IDS = frozenset({"could-not-check", ARRIVED_TOO_LATE.id, OUT_OF_RANGE.id})
+"""Built-in verdicts that replace the rules for an event: no ruleset switch re-judges them."""
+
 INVALID = Rule(
     id="invalid", matchers=(), score=0.0,
     reason="Hændelsen er ugyldig og er lagt i dead-letter.", title="Ugyldig hændelse")
@@ -123,6 +136,8 @@ class Outputs:
     """Events decided as arrived too late (beyond the allowed lateness)."""
     out_of_range: int = 0
     """Events whose registered_at lay beyond the clock bound."""
+    shadow: list[ShadowDecision] = field(default_factory=list)
+    """What the shadow ruleset would have decided (empty without one); never tasks."""
 
     def extend(self, other: Outputs) -> None:
         self.decisions.extend(other.decisions)
@@ -131,6 +146,22 @@ class Outputs:
         self.deadletters.extend(other.deadletters)
         self.late += other.late
         self.out_of_range += other.out_of_range
+        self.shadow.extend(other.shadow)
+
+
+@dataclass(slots=True)
+class ShadowDecision:
+    """The decision the shadow ruleset would have made for one event, and what it judged.
+
+    ``decision`` has the shape of a real decision (``ruleset`` is the shadow's version; no
+    verdict has a ``task_id``); ``facts[i]`` are the facts behind ``decision.cases[i]`` — the
+    same facts the real verdict for that case was judged on. Invalid lines get no shadow
+    decision: they are invalid under every ruleset."""
+
+    decision: Decision
+    kind: str
+    registered_at: datetime
+    facts: list[dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -143,14 +174,23 @@ class _Judgement:
     """A household move's id, a key shared by copies of one registry event, or None."""
     household: HouseholdMove | None
     rule: Rule | None = None
+    """The active ruleset's verdict; None while it waits for the household move."""
+    shadow: Rule | None = None
+    """The shadow ruleset's verdict, likewise."""
 
 
 @dataclass(slots=True)
 class _Open:
-    """An event whose decision waits for at least one household move."""
+    """An event whose decision (or shadow decision) waits for at least one household move."""
 
     event: Event
     judgements: list[_Judgement]
+    decided: bool = False
+    """Its decision has been emitted."""
+    shadowed: bool = True
+    """Its shadow decision has been emitted, or there is no shadow ruleset."""
+    shadow_sent: bool = False
+    """Its shadow decision has been emitted."""
 
 
 @dataclass(slots=True)
@@ -172,6 +212,10 @@ class Triage:
         self.cases = cases
         self.register = cases.register
         self.ruleset = ruleset
+        self.rulesets: dict[str, Ruleset] = {ruleset.version: ruleset}
+        """Every ruleset this core has used, by version (a rebuild resolves switches by it)."""
+        self.shadow: Ruleset | None = None
+        self.silences = Silences(grace=window)
         self.window = window
         self.dedup_horizon = max(dedup_horizon, window)
         self.clock = clock
@@ -228,29 +272,9 @@ class Triage:
         judgements = self._judge(event, at, fallback)
         if timing != "out-of-range":
             self._apply(event)
-        if not judgements:  # most events: no case touched, nothing to correlate
-            if fallback is ARRIVED_TOO_LATE:
-                fallback = None  # late, but it touches no case: nothing to correlate it with
-            out.decisions.append(self._decision(event, [], self.clock().isoformat(), fallback))
-            out.kinds.append(f"{event.source}/{event.type}")
-            return out
-        ready: list[tuple[Event, list[_Judgement]]] = []
-        moves = {j.household.group_id: j.household for j in judgements
-                 if j.household is not None}
-        for move in moves.values():
-            if move.moved_together is not None:
-                ready.extend(self._collect(move))
-            if move.complete:
-                self.households.forget(move)
-        if all(j.rule is not None for j in judgements):
-            ready.append((event, judgements))
-        else:
-            self._open[event.event_id] = _Open(event, judgements)
-            for group in {j.household.group_id for j in judgements
-                          if j.household is not None and j.rule is None}:
-                self._waiting.setdefault(group, []).append(event.event_id)
-        if ready:
-            self._emit(ready, out)
+        if not judgements and fallback is ARRIVED_TOO_LATE:
+            fallback = None  # late, but it touches no case: nothing to correlate it with
+        self._settle(event, judgements, fallback, out)
         return out
 
     def advance(self, now: datetime | float) -> Outputs:
@@ -269,18 +293,88 @@ class Triage:
         if self.watermark is not None and now <= self.watermark:
             return
         self.watermark = now
-        ready = [item for move in self.households.expire(now) for item in self._collect(move)]
-        if ready:
-            self._emit(ready, out)
+        ready: list[_Open] = []
+        shadow_ready: list[_Open] = []
+        for move in self.households.expire(now):
+            self._collect(move, ready, shadow_ready)
+        self._emit(ready, shadow_ready, out)
+        self.silences.advance(now)
         self._forget_old(now)
 
     def flush(self) -> Outputs:
         """End of input: decide every waiting event as if every window had closed."""
         out = Outputs()
-        ready = [item for move in self.households.close_all() for item in self._collect(move)]
-        if ready:
-            self._emit(ready, out)
+        ready: list[_Open] = []
+        shadow_ready: list[_Open] = []
+        for move in self.households.close_all():
+            self._collect(move, ready, shadow_ready)
+        self._emit(ready, shadow_ready, out)
         return out
+
+    # --- rulesets ---------------------------------------------------------------------------
+
+    def use_ruleset(self, ruleset: Ruleset) -> Outputs:
+        """Make ``ruleset`` the active ruleset from this point of the stream on.
+
+        Every event decided from here is decided by it, including the events still waiting for
+        a household move: they are judged again, whole, under the new ruleset (an event's
+        verdicts always come from one ruleset, the one its ``ruleset`` field names), and those
+        the new ruleset can already decide are returned. The ruleset is kept by version. The
+        caller validates the ruleset first (:func:`triage.rules.load_ruleset`); to make a
+        rebuild decide as the live run did, the switch must be journalled at this point."""
+        self.rulesets.setdefault(ruleset.version, ruleset)
+        self.ruleset = ruleset
+        out = Outputs()
+        ready = []
+        for entry in self._open.values():
+            if not entry.decided:
+                rules = self._rules_for(ruleset, entry.event)
+                for j in entry.judgements:
+                    if j.rule is None or j.rule.id not in _FALLBACK_IDS:
+                        j.rule = self._verdict(j, rules)
+                if all(j.rule is not None for j in entry.judgements):
+                    entry.decided = True
+                    ready.append(entry)
+        self._emit(ready, [], out)
+        self._drop_settled()
+        return out
+
+    def use_shadow(self, ruleset: Ruleset | None) -> Outputs:
+        """Carry ``ruleset`` as the shadow ruleset from this point on (None: no shadow).
+
+        Events whose shadow decision is still to come — waiting for a household move, or not
+        yet decided at all — get it from the new shadow; a shadow decision already emitted is
+        never repeated. The active ruleset's decisions and tasks are unaffected."""
+        if ruleset is not None:
+            self.rulesets.setdefault(ruleset.version, ruleset)
+        self.shadow = ruleset
+        out = Outputs()
+        ready = []
+        for entry in self._open.values():
+            if ruleset is None:
+                entry.shadowed = True
+                continue
+            if entry.shadow_sent:
+                continue  # a shadow decision is never repeated
+            entry.shadowed = False
+            rules = self._rules_for(ruleset, entry.event)
+            for j in entry.judgements:
+                j.shadow = j.rule if j.rule is not None and j.rule.id in _FALLBACK_IDS \
+                    else self._verdict(j, rules)
+            if all(j.shadow is not None for j in entry.judgements):
+                entry.shadowed = True
+                ready.append(entry)
+        self._emit([], ready, out)
+        self._drop_settled()
+        return out
+
+    def _drop_settled(self) -> None:
+        for event_id in [i for i, e in self._open.items() if e.decided and e.shadowed]:
+            del self._open[event_id]
+
+    @staticmethod
+    def _rules_for(ruleset: Ruleset, event: Event) -> tuple[Rule, ...]:
+        return ruleset.for_type(event.type) if not isinstance(event, UnknownEvent) else ()
 
     def run(self, lines: Iterable[bytes]) -> Iterable[Outputs]:
         """Decide a whole stream, then flush: the shape replay and tests use."""
@@ -290,8 +384,10 @@ class Triage:
 
     @property
     def waiting(self) -> int:
-        """Events whose decision waits for a household move."""
-        return len(self._open)
+        """Events whose decision waits for a household move (shadow decisions not counted)."""
+        if self.shadow is None:
+            return len(self._open)
+        return sum(1 for entry in self._open.values() if not entry.decided)
 
     # --- judging ----------------------------------------------------------------------------
 
@@ -319,7 +415,7 @@ class Triage:
                 household = self._household_move(event, at, subject, case, facts)
             group_id = household.group_id if household else self._bundle_key(event, subject)
             judgement = _Judgement(case, facts, group_id, household)
-            self._evaluate(judgement, rules)
+            judgement.rule = self._verdict(judgement, rules)
             judgements.append(judgement)
         return judgements
 
@@ -357,7 +453,9 @@ class Triage:
         facts["household.size"] = len(move.household)
         return move
 
-    def _evaluate(self, judgement: _Judgement, rules: tuple[Rule, ...]) -> None:
+    def _verdict(self, judgement: _Judgement, rules: tuple[Rule, ...]) -> Rule | None:
+        """The rule that decides the judgement under ``rules`` (``unclassified`` when none
+        matches), or None while that depends on its undecided household move."""
         facts = judgement.facts
         pending: frozenset[str] = frozenset()
         move = judgement.household
@@ -368,11 +466,7 @@ class Triage:
                 facts.pop("household.moved_together", None)
             else:
                 facts["household.moved_together"] = together
-        result = evaluate(rules, facts, pending)
-        if result is PENDING:
-            judgement.rule = None
-        else:
-            judgement.rule = result if isinstance(result, Rule) else UNCLASSIFIED
+        return first_match(rules, facts, pending)
 
     def _bundle_key(self, event: Event, subject: str | None) -> tuple[Any, ...] | None:
         """Events that are copies of one registry event share a key; their tasks are one."""
@@ -417,46 +511,108 @@ class Triage:
 
     # --- settling and emitting --------------------------------------------------------------
 
-    def _collect(self, move: HouseholdMove) -> list[tuple[Event, list[_Judgement]]]:
-        """A household move is decided: re-judge the events that waited for it and return
-        those now fully decided, in arrival order."""
-        ready: list[tuple[Event, list[_Judgement]]] = []
+    def _settle(self, event: Event, judgements: list[_Judgement], fallback: Rule | None,
+                out: Outputs) -> None:
+        """Emit what the event and the household moves it decided make ready; keep the event
+        open while its decision (or shadow decision) waits for a household move."""
+        shadow = self.shadow
+        if not judgements:  # most events: no case touched, nothing to correlate
+            now = self.clock().isoformat()
+            kind = f"{event.source}/{event.type}"
+            out.decisions.append(self._decision(event, [], now, self.ruleset, fallback))
+            out.kinds.append(kind)
+            if shadow is not None:
+                out.shadow.append(ShadowDecision(
+                    self._decision(event, [], now, shadow, fallback), kind,
+                    event.registered_at, []))
+            return
+        if shadow is not None:
+            rules = self._rules_for(shadow, event)
+            for j in judgements:
+                j.shadow = fallback or self._verdict(j, rules)
+        ready: list[_Open] = []
+        shadow_ready: list[_Open] = []
+        moves = {j.household.group_id: j.household for j in judgements
+                 if j.household is not None}
+        for move in moves.values():
+            if move.moved_together is not None:
+                self._collect(move, ready, shadow_ready)
+            if move.complete:
+                self.households.forget(move)
+        entry = _Open(event, judgements, decided=all(j.rule is not None for j in judgements),
+                      shadowed=shadow is None or all(j.shadow is not None for j in judgements))
+        if entry.decided:
+            ready.append(entry)
+        if shadow is not None and entry.shadowed:
+            shadow_ready.append(entry)
+        if not (entry.decided and entry.shadowed):
+            self._open[event.event_id] = entry
+            for group in {move.group_id for move in moves.values()
+                          if move.moved_together is None}:
+                self._waiting.setdefault(group, []).append(event.event_id)
+        self._emit(ready, shadow_ready, out)
+
+    def _collect(self, move: HouseholdMove, ready: list[_Open],
+                 shadow_ready: list[_Open]) -> None:
+        """A household move is decided: judge again the events that waited for it, and add
+        those now decided to ``ready`` (and ``shadow_ready``), in arrival order."""
         for event_id in self._waiting.pop(move.group_id, ()):
             entry = self._open.get(event_id)
             if entry is None:
                 continue
-            for judgement in entry.judgements:
-                if judgement.rule is None and judgement.household is not None \
-                        and judgement.household.moved_together is not None:
-                    rules = self.ruleset.for_type(entry.event.type)
-                    self._evaluate(judgement, rules)
-            if all(j.rule is not None for j in entry.judgements):
+            if not entry.decided:
+                rules = self._rules_for(self.ruleset, entry.event)
+                for j in entry.judgements:
+                    if j.rule is None and j.household is not None \
+                            and j.household.moved_together is not None:
+                        j.rule = self._verdict(j, rules)
+                if all(j.rule is not None for j in entry.judgements):
+                    entry.decided = True
+                    ready.append(entry)
+            if not entry.shadowed and self.shadow is not None:
+                rules = self._rules_for(self.shadow, entry.event)
+                for j in entry.judgements:
+                    if j.shadow is None and j.household is not None \
+                            and j.household.moved_together is not None:
+                        j.shadow = self._verdict(j, rules)
+                if all(j.shadow is not None for j in entry.judgements):
+                    entry.shadowed = True
+                    shadow_ready.append(entry)
+            if entry.decided and entry.shadowed:
                 del self._open[event_id]
-                ready.append((entry.event, entry.judgements))
-        return ready
 
-    def _emit(self, ready: list[tuple[Event, list[_Judgement]]], out: Outputs) -> None:
-        """Decisions for ``ready`` events, and the tasks their raised verdicts call for."""
+    def _emit(self, ready: list[_Open], shadow_ready: list[_Open], out: Outputs) -> None:
+        """Decisions for ``ready`` events, the tasks their raised verdicts call for, and the
+        shadow decisions of ``shadow_ready`` events (after the real ones: those create the
+        correlation groups both refer to)."""
+        if not ready and not shadow_ready:
+            return
         now = self.clock().isoformat()
-        drafts: dict[str, tuple[_Judgement, list[str], str | None]] = {}
-        for event, judgements in ready:
+        ruleset, silences = self.ruleset, self.silences
+        drafts: dict[str, tuple[_Judgement, Rule, list[str], str | None]] = {}
+        for entry in ready:
+            event = entry.event
             verdicts = []
-            for j in judgements:
+            for j in entry.judgements:
                 rule = j.rule
                 assert rule is not None
-                raised = self.ruleset.raises(rule.score)
-                correlation_id, task_id = self._correlate(event, j, raised, drafts)
+                raised = ruleset.raises(rule.score)
+                if raised and silences:
+                    muted = silences.mutes(rule, j.facts, event.registered_at)
+                    if muted is not None:
+                        rule, raised = muted, False
+                correlation_id, task_id = self._correlate(event, j, rule, raised, drafts)
                 verdicts.append(CaseVerdict(
                     case_id=j.case.case_id, outcome="raised" if raised else "suppressed",
                     score=rule.score, rule=rule.id, reason=rule.reason,
                     unit=rule.unit or j.case.unit, title=rule.title,
                     payment_hold=rule.payment_hold and raised, correlation_id=correlation_id,
                     task_id=task_id))
-            out.decisions.append(self._decision(event, verdicts, now))
+            out.decisions.append(self._decision(event, verdicts, now, ruleset))
             out.kinds.append(f"{event.source}/{event.type}")
-        for task_id, (j, event_ids, correlation_id) in drafts.items():
-            rule = j.rule
-            assert rule is not None
+        if shadow_ready:
+            self._emit_shadow(shadow_ready, now, out)
+        for task_id, (j, rule, event_ids, correlation_id) in drafts.items():
             out.tasks.append(Task(
                 task_id=task_id, case_id=j.case.case_id, unit=rule.unit or j.case.unit,
                 benefit=j.case.benefit, title=rule.title, reason=rule.reason, rule=rule.id,
@@ -464,8 +620,39 @@ class Triage:
                 facts={k: v for k, v in j.facts.items() if v is not MISSING},
                 correlation_id=correlation_id, created_at=now))
 
-    def _correlate(self, event: Event, j: _Judgement, raised: bool,
-                   drafts: dict[str, tuple[_Judgement, list[str], str | None]],
+    def _emit_shadow(self, entries: list[_Open], now: str, out: Outputs) -> None:
+        """Shadow decisions: the shadow ruleset's verdicts on the same judgements, through the
+        same silences, with the correlation ids the real decisions created; never a task."""
+        shadow, silences = self.shadow, self.silences
+        assert shadow is not None
+        for entry in entries:
+            event = entry.event
+            verdicts = []
+            for j in entry.judgements:
+                rule = j.shadow
+                assert rule is not None
+                raised = shadow.raises(rule.score)
+                if raised and silences:
+                    muted = silences.mutes(rule, j.facts, event.registered_at)
+                    if muted is not None:
+                        rule, raised = muted, False
+                key = j.group_id
+                bundle = self._bundles.get(key) if key is not None \
+                    and not isinstance(key, str) else None
+                verdicts.append(CaseVerdict(
+                    case_id=j.case.case_id, outcome="raised" if raised else "suppressed",
+                    score=rule.score, rule=rule.id, reason=rule.reason,
+                    unit=rule.unit or j.case.unit, title=rule.title,
+                    payment_hold=rule.payment_hold and raised,
+                    correlation_id=key if isinstance(key, str)
+                    else bundle.group_id if bundle is not None else None))
+            entry.shadow_sent = True
+            out.shadow.append(ShadowDecision(
+                self._decision(event, verdicts, now, shadow), f"{event.source}/{event.type}",
+                event.registered_at, [j.facts for j in entry.judgements]))
+
+    def _correlate(self, event: Event, j: _Judgement, rule: Rule, raised: bool,
+                   drafts: dict[str, tuple[_Judgement, Rule, list[str], str | None]],
                    ) -> tuple[str | None, str | None]:
         """The verdict's correlation id and, when raised, its task id; records task drafts."""
         key = j.group_id
@@ -485,9 +672,9 @@ class Triage:
         case_id = j.case.case_id
         task_id = f"task-{short_id(correlation_id or event.event_id, case_id)}"
         if task_id in drafts:
-            drafts[task_id][1].append(event.event_id)
+            drafts[task_id][2].append(event.event_id)
         elif not self._already_tasked(key, j, case_id):
-            drafts[task_id] = (j, [event.event_id], correlation_id)
+            drafts[task_id] = (j, rule, [event.event_id], correlation_id)
         return correlation_id, task_id
 
     def _already_tasked(self, key: Any, j: _Judgement, case_id: str) -> bool:
@@ -503,21 +690,22 @@ class Triage:
         tasked.add(case_id)
         return False
 
-    def _decision(self, event: Event, verdicts: list[CaseVerdict], now: str,
+    @staticmethod
+    def _decision(event: Event, verdicts: list[CaseVerdict], now: str, ruleset: Ruleset,
                   fallback: Rule | None = None) -> Decision:
         if not verdicts:
             rule = fallback or (UNCLASSIFIED if isinstance(event, UnknownEvent)
                                 else NO_AFFECTED_CASE)
             return Decision(event_id=event.event_id,
-                            outcome="raised" if self.ruleset.raises(rule.score) else "suppressed",
+                            outcome="raised" if ruleset.raises(rule.score) else "suppressed",
                             score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
-                            correlation_id=None, ruleset=self.ruleset.version, decided_at=now)
+                            correlation_id=None, ruleset=ruleset.version, decided_at=now)
         top = max(verdicts, key=lambda v: (v.outcome == "raised", v.score))
         return Decision(
             event_id=event.event_id, outcome=top.outcome, score=top.score, rule=top.rule,
             reason=top.reason, cases=verdicts,
             correlation_id=next((v.correlation_id for v in verdicts if v.correlation_id), None),
-            ruleset=self.ruleset.version, decided_at=now)
+            ruleset=ruleset.version, decided_at=now)
 
     def _invalid(self, event: InvalidEvent) -> Decision:
         return Decision(event_id=event.event_id, outcome="invalid", score=0.0, rule=INVALID.id,
@@ -547,6 +735,27 @@ class Triage:
             bundle = self._bundles.get(key)
             if bundle is not None and bundle.until < now:
                 del self._bundles[key]
+
+
+def first_match(rules: tuple[Rule, ...], facts: Mapping[str, Any],
+                pending: frozenset[str] = frozenset()) -> Rule | None:
+    """The rule that decides an (event, case) with these facts: the first that matches, the
+    built-in ``unclassified`` when none does, None while that depends on a pending fact."""
+    result = evaluate(rules, facts, pending)
+    if result is PENDING:
+        return None
+    return result if isinstance(result, Rule) else UNCLASSIFIED
+
+
+def judge_facts(ruleset: Ruleset, facts: Mapping[str, Any]) -> tuple[Rule, bool]:
+    """The rule that decides an (event, case) with exactly these facts under ``ruleset``, and
+    whether it raises — the core's own evaluation, for rule tables (``triage rules test``)
+    where no event can reach a combination of facts."""
+    event_type = facts.get("event.type")
+    rules = ruleset.for_type(event_type) if isinstance(event_type, str) else ruleset.rules
+    rule = first_match(rules, facts)
+    assert rule is not None  # nothing is pending without a household move
+    return rule, ruleset.raises(rule.score)
 
 
 def parse_window(text: str) -> timedelta:

@@ -17,6 +17,7 @@ never contains the number.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import lru_cache
 
@@ -64,3 +65,12 @@ def has_modulus11(value: str) -> bool:
     """Whether the number satisfies the old modulus-11 rule (for diagnostics only)."""
     weights = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
     return sum(int(d) * w for d, w in zip(value, weights, strict=True)) % 11 == 0
+
+
+_CPR_SHAPED = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+
+
+def mask_in_text(text: str) -> str:
+    """Free text (an operator's comment, a message) with everything shaped like a CPR number —
+    ten digits, or six, a dash and four — masked as ``DDMMYY-****``."""
+    return _CPR_SHAPED.sub(r"\1-****", text)

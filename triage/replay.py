@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -74,13 +74,28 @@ def replay(lines: Iterable[bytes], pipeline: Pipeline, decisions_out: BinaryIO,
                 write_task(task.to_json() + b"\n")
         summary.count(out)
 
+    def counted(lines: Iterable[bytes]) -> Iterator[bytes]:
+        for line in lines:
+            if line.strip():
+                summary.lines += 1
+            yield line
+
+    for out in decide_stream(counted(lines), pipeline, progress):
+        emit(out)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def decide_stream(lines: Iterable[bytes], pipeline: Pipeline,
+                  progress: Callable[[int], None] | None = None) -> Iterator[Outputs]:
+    """The one way history is decided, for ``triage replay`` and ``triage rules diff``: every
+    non-blank line in arrival order through the pipeline (event-time order within the allowed
+    lateness, then the core), then a flush (windows still open close as if they had passed).
+    ``progress`` is called with the number of bytes of each line read."""
     for line in lines:
         if progress is not None:
             progress(len(line))
         if not line.strip():
             continue
-        summary.lines += 1
-        emit(pipeline.process(line))
-    emit(pipeline.flush())
-    summary.seconds = time.perf_counter() - started
-    return summary
+        yield pipeline.process(line)
+    yield pipeline.flush()

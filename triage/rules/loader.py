@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from triage.facts import CATALOGUE
+from triage.facts import CATALOGUE, Fact
 from triage.rules.engine import Ruleset
 from triage.rules.model import OPERATORS, Matcher, Rule
 
@@ -159,34 +159,40 @@ def _matchers(entry: tuple[yaml.Node, yaml.Node] | None, rule_id: str, rule_node
     matchers: list[Matcher] = []
     ok = True
     for fact_name, (knode, vnode) in _mapping(when, rule_id, err).items():
-        fact = CATALOGUE.get(fact_name)
-        if fact is None:
+        if fact_name not in CATALOGUE:
             err(knode, rule_id, f"unknown fact {fact_name!r} (see 'triage rules facts')")
             ok = False
             continue
-        raw = _plain(vnode)
-        if isinstance(raw, dict):
-            if len(raw) != 1 or next(iter(raw)) not in OPERATORS:
-                err(vnode, rule_id, f"{fact_name}: a condition mapping has exactly one operator "
-                                    f"of {', '.join(OPERATORS)}")
-                ok = False
-                continue
-            op, value = next(iter(raw.items()))
-        elif isinstance(raw, list):
-            op, value = "in", raw
-        else:
-            op, value = "eq", raw
-        problem = _check_value(fact, op, value)
-        if problem:
-            err(vnode, rule_id, f"{fact_name}: {problem}")
+        matcher = parse_matcher(fact_name, _plain(vnode))
+        if isinstance(matcher, str):
+            err(vnode, rule_id, f"{fact_name}: {matcher}")
             ok = False
             continue
-        matchers.append(Matcher(fact_name, op, frozenset(value) if op in ("in", "not_in")
-                                else value))
+        matchers.append(matcher)
     return tuple(matchers) if ok else None
 
 
-def _check_value(fact: Any, op: str, value: Any) -> str | None:
+def parse_matcher(fact_name: str, raw: Any, fact: Fact | None = None) -> Matcher | str:
+    """One condition in the rule language (``value``, ``[a, b]`` or ``{op: value}``) on a fact
+    of the catalogue (or on ``fact``, when given), or the problem with it as a message.
+
+    The same language serves rule files and silences (:mod:`triage.silences`)."""
+    fact = fact or CATALOGUE[fact_name]
+    if isinstance(raw, dict):
+        if len(raw) != 1 or next(iter(raw)) not in OPERATORS:
+            return f"a condition mapping has exactly one operator of {', '.join(OPERATORS)}"
+        op, value = next(iter(raw.items()))
+    elif isinstance(raw, list):
+        op, value = "in", raw
+    else:
+        op, value = "eq", raw
+    problem = _check_value(fact, op, value)
+    if problem:
+        return problem
+    return Matcher(fact_name, op, frozenset(value) if op in ("in", "not_in") else value)
+
+
+def _check_value(fact: Fact, op: str, value: Any) -> str | None:
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
             return f"'{op}' needs a non-empty list"

@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "triage-checkpoint"
 VERSION = 1
-STATE_SCHEMA = 1
-"""Bump when the decider's state classes change shape: older checkpoints are then refused."""
+STATE_SCHEMA = 2
+"""Bump when the decider's state classes change shape: older checkpoints are then refused.
+2: the core carries rulesets by version, a shadow ruleset and silences."""
 
 
 class CheckpointRefused(Exception):
