@@ -8,6 +8,7 @@ it decided.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from triage import cli_output
 from triage.core import Triage, parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
+from triage.private_files import PRIVATE_UMASK, open_private
 from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
 
@@ -105,8 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cases", type=Path, required=True, metavar="CASES.jsonl")
     serve.add_argument("--udk", type=Path, metavar="UDK.jsonl",
                        help="the § 8 benefit register: {cpr, benefits, income} per line")
-    serve.add_argument("--tasks", type=Path, metavar="TASKS.jsonl",
-                       help="append every task received to this file")
+    serve.add_argument("--store", type=Path, metavar="TASKS.sqlite",
+                       help="the task store, kept across restarts (default: "
+                            "$XDG_STATE_HOME/triage/casesystem/tasks.sqlite)")
+    serve.add_argument("--tasks", type=Path, dest="store", help=argparse.SUPPRESS)
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="the bearer token clients must send (default: "
+                            "TRIAGE_CASESYSTEM_TOKEN or TRIAGE_CASESYSTEM_TOKEN_FILE)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
@@ -184,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Whatever this process creates — outputs, state, faust's data, SQLite journals, logs —
+    # is private to this user (files 0600, directories 0700): they may hold CPR numbers.
+    os.umask(PRIVATE_UMASK)
     try:
         if args.command == "replay":
             return _replay(args)
@@ -211,13 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"lookups failed: {summary.failures}")
             return 0
         if args.command == "casesystem":
-            from connectors.casesystem.server import run_reference_server
-
-            for path in (args.cases, args.udk):
-                if path is not None and not path.is_file():
-                    raise UsageError(f"{path}: no such file")
-            run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
-            return 0
+            return _casesystem(args)
         if args.command == "dev":
             from triage.dev import DEMO_LATENESS, run_dev
 
@@ -249,8 +253,8 @@ def _replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{args.events}: cannot read: {exc.strerror}") from None
     try:
-        out = args.out.open("wb")
-        tasks = args.tasks.open("wb") if args.tasks else None
+        out = open_private(args.out)
+        tasks = open_private(args.tasks) if args.tasks else None
     except OSError as exc:
         raise UsageError(f"{exc.filename}: cannot write: {exc.strerror}") from None
     if args.max_clock_jump <= args.lateness:
@@ -264,6 +268,26 @@ def _replay(args: argparse.Namespace) -> int:
         tasks.close()
     if not args.quiet:
         cli_output.print_summary(summary, ruleset.version)
+    return 0
+
+
+def _casesystem(args: argparse.Namespace) -> int:
+    from connectors.casesystem.auth import CredentialsError, read_token_file, token_from_env
+    from connectors.casesystem.server import run_reference_server
+    from triage.private_files import state_dir
+
+    for path in (args.cases, args.udk):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    try:
+        token = read_token_file(args.token_file) if args.token_file else token_from_env()
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    if token is None:
+        raise UsageError("the case system needs a bearer token: --token-file FILE, or "
+                         "TRIAGE_CASESYSTEM_TOKEN / TRIAGE_CASESYSTEM_TOKEN_FILE")
+    store = args.store or state_dir("casesystem") / "tasks.sqlite"
+    run_reference_server(args.cases, args.udk, store, args.host, args.port, token=token)
     return 0
 
 
@@ -355,8 +379,6 @@ def _poll_dar(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import os
-
     from pydantic import ValidationError
 
     from triage.stream.run import run_worker

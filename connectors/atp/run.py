@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import orjson
 
 from connectors.atp.poller import AtpPoller
 from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
+from triage.private_files import open_private, write_private_atomic
 
 
 @dataclass
@@ -41,9 +41,9 @@ def _load_state(path: Path | None) -> dict[str, Any]:
 def _save_state(path: Path | None, state: dict[str, Any]) -> None:
     if path is None:
         return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True))
-    os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
+    # atomic (a crash leaves the old state or the new, never half) and 0600: it holds every
+    # case member's CPR number and benefits
+    write_private_atomic(path, json.dumps(state, sort_keys=True).encode())
 
 
 async def poll_atp(casesystem_url: str, *, bootstrap: str | None = None,
@@ -70,7 +70,7 @@ async def poll_atp(casesystem_url: str, *, bootstrap: str | None = None,
                                              key=event["cpr"].encode())
             else:
                 assert out is not None
-                with out.open("ab") as handle:
+                with open_private(out, "ab") as handle:
                     handle.write(line + b"\n")
             summary.events += 1
 

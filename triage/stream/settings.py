@@ -11,6 +11,8 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
 ``TRIAGE_CASES``            active cases, JSON Lines (required unless the case system is used)
 ``TRIAGE_CASESYSTEM_URL``   the case system's API (e.g. ``http://127.0.0.1:8080``): cases are
                             loaded and looked up there, and raised tasks delivered there
+``TRIAGE_CASESYSTEM_TOKEN`` the bearer token for the case system (or
+``TRIAGE_CASESYSTEM_TOKEN_FILE``, a file holding it); never logged
 ``TRIAGE_RULES``            rule file (default: the shipped ``rules/default.yaml``)
 ``TRIAGE_WINDOW``           household correlation window (default ``24h``)
 ``TRIAGE_MUNICIPALITY``     the municipality this deployment serves: the routing key (``0561``)
@@ -34,24 +36,28 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
 ``TRIAGE_CHECKPOINT_DIR``   where checkpoints are kept (default ``<data dir>/checkpoints``):
                             shared by the workers that may take a journal partition over
 ``TRIAGE_CHECKPOINT_KEY``   HMAC key of the checkpoints (default: a key file in that directory)
-``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
+``TRIAGE_DATA_DIR``         faust's local data directory (default: per user,
+                            ``$XDG_STATE_HOME/triage/worker-<app id>``; created ``0700``)
 ==========================  ====================================================================
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
+from triage.private_files import private_dir, state_dir
 from triage.rules import DEFAULT_RULES
+
+if TYPE_CHECKING:
+    from connectors.casesystem.client import CaseSystemClient
 
 INPUT_TOPICS = ("cpr.events", "dar.events", "atp.events")
 OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter")
@@ -74,6 +80,8 @@ class WorkerSettings(BaseSettings):
     persons: Path
     cases: Path | None = None
     casesystem_url: str | None = None
+    casesystem_token: SecretStr | None = None
+    casesystem_token_file: Path | None = None
     rules: Path = DEFAULT_RULES
     window: timedelta = timedelta(hours=24)
     municipality: str = "0561"
@@ -90,7 +98,9 @@ class WorkerSettings(BaseSettings):
     checkpoint_interval: int = 20_000
     checkpoint_dir: Path | None = None
     checkpoint_key: SecretStr | None = None
-    data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
+    data_dir: Path = Field(
+        default_factory=lambda data: state_dir(f"worker-{data.get('app_id', 'triage')}"))
+    """Never a fixed, shared ``/tmp`` path: by default a per-user directory (see the table)."""
 
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
                      "max_clock_jump", "max_idle", mode="before")
@@ -112,6 +122,26 @@ class WorkerSettings(BaseSettings):
     def _cases_from_somewhere(self) -> WorkerSettings:
         if self.cases is None and self.casesystem_url is None:
             raise ValueError("set TRIAGE_CASES (a cases file) or TRIAGE_CASESYSTEM_URL")
+        return self
+
+    def casesystem_client(self, **options: Any) -> CaseSystemClient:
+        """A client of the configured case system, with the configured credentials."""
+        from connectors.casesystem.auth import read_token_file
+        from connectors.casesystem.client import CaseSystemClient
+
+        assert self.casesystem_url is not None
+        token: str | None = None
+        if self.casesystem_token is not None:
+            token = self.casesystem_token.get_secret_value()
+        elif self.casesystem_token_file is not None:
+            token = read_token_file(self.casesystem_token_file)
+        return CaseSystemClient(self.casesystem_url, token=token, **options)
+
+    @model_validator(mode="after")
+    def _private_data_dir(self) -> WorkerSettings:
+        """The data directory exists, is this user's and is ``0700`` (faust keeps offsets and
+        table data there)."""
+        private_dir(self.data_dir)
         return self
 
     @field_validator("municipality", mode="before")
