@@ -213,10 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             import asyncio
 
             from connectors.atp.run import poll_atp
+            from connectors.casesystem.auth import CredentialsError, token_from_env
 
+            try:
+                token = token_from_env()
+            except CredentialsError as exc:
+                raise UsageError(str(exc)) from None
             summary = asyncio.run(poll_atp(
                 args.casesystem, bootstrap=args.kafka, out=args.out, state_path=args.state,
-                interval=args.interval.total_seconds(), rounds=args.rounds))
+                interval=args.interval.total_seconds(), rounds=args.rounds, token=token))
             print(f"rounds: {summary.rounds}  events: {summary.events}  "
                   f"lookups failed: {summary.failures}")
             return 0

@@ -366,6 +366,9 @@ class ReferenceCaseSystem:
     async def _read_json(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
             body = orjson.loads(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            return _problem(413, "Content Too Large",
+                            f"the body is larger than {self.limits.max_body} bytes")
         except orjson.JSONDecodeError:
             return _problem(422, "Unprocessable Content", "body: not JSON")
         if not isinstance(body, dict):
