@@ -109,6 +109,9 @@ def _install_log_filter() -> None:
             logger.addFilter(_HTTPX_FILTER)
 
 
+_install_log_filter()
+
+
 class _Failed(Exception):
     """One failed attempt that may be retried."""
 
