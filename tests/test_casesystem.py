@@ -937,3 +937,16 @@ def test_run_reference_server_stops_on_sigterm(files: dict[str, Path]) -> None:
 
     with sqlite3.connect(files["store"]) as db:
         assert [row[0] for row in db.execute("SELECT task_id FROM tasks")] == ["T-1"]
+
+
+def test_the_command_refuses_to_serve_without_a_token(files: dict[str, Path]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_CASESYSTEM_TOKEN")}
+    run = subprocess.run([sys.executable, "-m", "triage.cli", "casesystem", "serve", "--cases",
+                          str(files["cases"]), "--port", "0"], capture_output=True, text=True,
+                         env=env, timeout=60, check=False)
+    assert run.returncode == 2 and "needs a bearer token" in run.stderr
+    short = subprocess.run([sys.executable, "-m", "triage.cli", "casesystem", "serve",
+                            "--cases", str(files["cases"])], capture_output=True, text=True,
+                           env={**env, "TRIAGE_CASESYSTEM_TOKEN": "abc"}, timeout=60,
+                           check=False)
+    assert short.returncode == 2 and "at least 16" in short.stderr and "abc" not in short.stderr
