@@ -950,3 +950,18 @@ def test_the_command_refuses_to_serve_without_a_token(files: dict[str, Path]) ->
                            env={**env, "TRIAGE_CASESYSTEM_TOKEN": "abc"}, timeout=60,
                            check=False)
     assert short.returncode == 2 and "at least 16" in short.stderr and "abc" not in short.stderr
+
+
+async def test_a_rotated_token_file_is_picked_up_without_a_restart(
+        server: ReferenceCaseSystem, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    async with CaseSystemClient(server.url, token_file=token_file, attempts=1) as client:
+        assert len(await client.cases_for(ANNA)) == 2
+        server.token = "rotated-token-abcdefghijkl"  # the platform rotates the credentials
+        with pytest.raises(LookupUnavailable, match="HTTP 401"):
+            await client.cases_for(BO)
+        token_file.write_text(server.token)
+        os.utime(token_file, ns=(1, time.time_ns() + 10**9))  # a new modification time
+        assert len(await client.cases_for(BO)) == 1
+    assert "rotated-token" not in repr(client._http.auth)

@@ -11,8 +11,9 @@ used evicted first), and concurrent lookups of the same person share one request
 
 A CPR number never goes into a URL (proxies and access logs record URLs): person lookups are
 ``POST …/lookup`` with the number in the JSON body. Every call but the health check carries
-``Authorization: Bearer <token>`` (``token``; see :mod:`connectors.casesystem.auth` for where
-it comes from). The loggers of httpx and httpcore are masked (:mod:`triage.logsafety`).
+``Authorization: Bearer <token>`` (``token``, or ``token_file`` re-read when it changes; see
+:mod:`connectors.casesystem.auth`). The loggers of httpx and httpcore are masked
+(:mod:`triage.logsafety`).
 
 Metrics (in ``registry``; a private one unless given):
 
@@ -32,6 +33,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +42,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
+from connectors.casesystem.auth import BearerAuth
 from connectors.casesystem.resilience import CircuitBreaker, CircuitOpen, TTLCache, retry
 from triage.cprnumber import mask
 from triage.logsafety import MaskingFilter
@@ -164,6 +167,7 @@ class CaseSystemClient:
         registry: CollectorRegistry | None = None,
         headers: Mapping[str, str] | None = None,
         token: str | None = None,
+        token_file: str | Path | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -175,10 +179,11 @@ class CaseSystemClient:
                                                  clock=clock)
         self._rng = rng or random.Random()
         self._sleep = sleep
-        auth = {"authorization": f"Bearer {token}"} if token else {}
+        auth = (BearerAuth(token=token) if token else
+                BearerAuth(path=token_file) if token_file is not None else None)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), transport=transport, timeout=httpx.Timeout(timeout),
-            headers={"accept": "application/json", **auth, **(headers or {})})
+            headers={"accept": "application/json", **(headers or {})}, auth=auth)
         self._cache: TTLCache[str, tuple[CaseRecord, ...]] | None = (
             TTLCache(maxsize=cache_size, ttl=cache_ttl, clock=clock)
             if cache_size > 0 and cache_ttl > 0 else None)

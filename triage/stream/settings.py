@@ -126,16 +126,14 @@ class WorkerSettings(BaseSettings):
 
     def casesystem_client(self, **options: Any) -> CaseSystemClient:
         """A client of the configured case system, with the configured credentials."""
-        from connectors.casesystem.auth import read_token_file
         from connectors.casesystem.client import CaseSystemClient
 
         assert self.casesystem_url is not None
-        token: str | None = None
-        if self.casesystem_token is not None:
-            token = self.casesystem_token.get_secret_value()
-        elif self.casesystem_token_file is not None:
-            token = read_token_file(self.casesystem_token_file)
-        return CaseSystemClient(self.casesystem_url, token=token, **options)
+        token = (self.casesystem_token.get_secret_value()
+                 if self.casesystem_token is not None else None)
+        return CaseSystemClient(self.casesystem_url, token=token,
+                                token_file=self.casesystem_token_file if token is None else None,
+                                **options)
 
     @model_validator(mode="after")
     def _private_data_dir(self) -> WorkerSettings:
