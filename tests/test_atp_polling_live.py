@@ -46,7 +46,7 @@ async def test_poller_emits_differences_once_and_survives_restart(tmp_path):
         assert (first.events, again.events) == (2, 0)
         server.udk[cpr]["benefits"][0]["amount"] = 9500.0  # the register changes
         changed = await poll_atp(server.url, out=out, state_path=state, rounds=1,
-                               token=server.token)
+                                 token=server.token)
     assert changed.events == 1 and events(out)[-1]["type"] == "benefit_changed"
     # both files hold CPR numbers: private to the user (issue 9 point 8)
     assert oct(out.stat().st_mode & 0o777) == oct(state.stat().st_mode & 0o777) == "0o600"
@@ -57,7 +57,7 @@ async def test_a_failing_register_skips_the_person_without_inventing_events(tmp_
     out = tmp_path / "atp.jsonl"
     async with ReferenceCaseSystem(cases, udk_path=udk) as server:
         await poll_atp(server.url, out=out, rounds=1, state_path=tmp_path / "s.json",
-                                 token=server.token)
+                       token=server.token)
         server.faults.fail = True
         summary = await poll_atp(server.url, out=out, rounds=1, state_path=tmp_path / "s.json",
                                  token=server.token)

@@ -51,8 +51,16 @@ def serve_casesystem(cases: Path, port: int, store: Path) -> subprocess.Popen[by
 
 
 def received_tasks(port: int) -> list[dict]:
-    return httpx.get(f"http://127.0.0.1:{port}/v1/tasks", timeout=2,
-                     headers={"Authorization": f"Bearer {TOKEN}"}).json()["tasks"]
+    """Every task the reference case system holds, following its pages."""
+    tasks: list[dict] = []
+    params: dict[str, str | int] = {"limit": 1000}
+    while True:
+        page = httpx.get(f"http://127.0.0.1:{port}/v1/tasks", timeout=2, params=params,
+                         headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        tasks += page["tasks"]
+        if page["next_page_token"] is None:
+            return tasks
+        params["page_token"] = page["next_page_token"]
 
 
 def wait_for(condition, timeout: float = 60.0):  # type: ignore[no-untyped-def]
