@@ -55,3 +55,16 @@ def test_without_a_key_the_development_key_is_used_with_a_warning(caplog, monkey
 
 def test_the_key_never_shows_in_a_repr():
     assert "secret-value" not in repr(TaskIds(b"secret-value-0123456789"))
+
+
+def test_a_pickled_core_state_carries_no_key(monkeypatch):
+    """The worker checkpoints its decider with pickle: the task key must not be in the file."""
+    import pickle
+
+    key = "checkpoint-secret-0123456789"
+    monkeypatch.setenv("TRIAGE_TASK_KEY", key)
+    ids = TaskIds(key.encode())
+    blob = pickle.dumps(ids)
+    assert key.encode() not in blob
+    restored = pickle.loads(blob)
+    assert restored.of("e1", "C1") == ids.of("e1", "C1")

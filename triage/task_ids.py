@@ -63,6 +63,10 @@ def _warn_dev_key() -> None:
                     "and can be forged; set TRIAGE_TASK_KEY in production")
 
 
+def _fingerprint(key: bytes) -> str:
+    return hashlib.blake2b(key, digest_size=8, person=b"triage-taskkey").hexdigest()
+
+
 class TaskIds:
     """Makes task ids: ``task-`` and 16 hex digits of a keyed BLAKE2b of the parts."""
 
@@ -74,6 +78,17 @@ class TaskIds:
 
     def __repr__(self) -> str:
         return "TaskIds(key=<secret>)"
+
+    # The key is never written into a checkpoint (the worker pickles its decider): a restored
+    # core takes the key configured now, as a core rebuilt from the journal would.
+    def __getstate__(self) -> dict[str, str]:
+        return {"fingerprint": _fingerprint(self._key)}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self._key = TaskIds(task_key_from_env())._key
+        if state.get("fingerprint") != _fingerprint(self._key):
+            log.warning("the task key differs from the one in use when this state was saved: "
+                        "tasks of groups still open get ids under the new key")
 
     def of(self, *parts: str) -> str:
         """The task id for ``parts`` (e.g. correlation id and case id): stable for one key."""
