@@ -65,6 +65,8 @@ class HttpLimits:
     max_field: int = 8190
     """Longest header line."""
     max_headers: int = 64
+    untimed_paths: tuple[str, ...] = ()
+    """Path prefixes exempt from ``request_timeout`` (e.g. a dashboard's event stream)."""
 
     def handler_args(self) -> dict[str, Any]:
         """Keyword arguments of aiohttp's request handler (``Application(handler_args=…)``)."""
@@ -74,7 +76,8 @@ class HttpLimits:
     def application_options(self) -> dict[str, Any]:
         """Keyword arguments of ``aiohttp.web.Application``."""
         return {"client_max_size": self.max_body, "handler_args": self.handler_args(),
-                "middlewares": [request_timeout_middleware(self.request_timeout)]}
+                "middlewares": [request_timeout_middleware(self.request_timeout,
+                                                           self.untimed_paths)]}
 
     def connection_limit(self) -> int:
         """``max_connections``, but never more than half the descriptor limit."""
@@ -84,13 +87,16 @@ class HttpLimits:
         return max(1, min(self.max_connections, soft // 2))
 
 
-def request_timeout_middleware(seconds: float) -> Middleware:
-    """An aiohttp middleware answering 408 when a handler takes longer than ``seconds``."""
+def request_timeout_middleware(seconds: float, untimed: tuple[str, ...] = ()) -> Middleware:
+    """An aiohttp middleware answering 408 when a handler takes longer than ``seconds``
+    (requests whose path starts with one of ``untimed`` are exempt)."""
 
     @web.middleware
     async def timeout(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
                       ) -> web.StreamResponse:
+        if untimed and request.path.startswith(untimed):
+            return await handler(request)
         try:
             async with asyncio.timeout(seconds):
                 return await handler(request)
