@@ -52,6 +52,8 @@ from triage.models.reference import CaseRecord
 
 ANNA, BO, CARL, DORTE, EMIL = "0101901234", "0202852345", "0303753456", "1505604567", "2010121111"
 STRANGER = "0707071234"  # a valid number with no case and no UDK record
+TOKEN = "test-token-0123456789abcdef"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 NOT_A_DATE = "3102901234"  # ten digits, but 31 February: not a CPR number
 ALL_CPRS = (ANNA, BO, CARL, DORTE, EMIL, STRANGER)
 CPR_LIKE = re.compile(r"(?<!\d)\d{10}(?!\d)")
@@ -157,7 +159,9 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
 
 
 def check_request(request: httpx.Request) -> tuple[str, str]:
-    """The request is an operation of the spec with declared, valid parameters and body."""
+    """The request is an operation of the spec with declared, valid parameters and body, and
+    its URL carries no CPR number."""
+    assert not CPR_LIKE.search(str(request.url)), "a CPR number in a URL"
     url = urlsplit(str(request.url))
     template, path_values = _operation(request.method, url.path)
     op_pointer = f"/paths/{_escape(template)}/{request.method.lower()}"
@@ -237,15 +241,17 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 def files(tmp_path: Path) -> dict[str, Path]:
     return {"cases": write_jsonl(tmp_path / "cases.jsonl", CASES),
             "udk": write_jsonl(tmp_path / "udk.jsonl", UDK),
-            "tasks": tmp_path / "tasks.jsonl"}
+            "store": tmp_path / "store" / "tasks.sqlite"}
 
 
 @pytest.fixture
 async def server(files: dict[str, Path]) -> AsyncIterator[ReferenceCaseSystem]:
-    system = ReferenceCaseSystem(files["cases"], udk_path=files["udk"], tasks_path=files["tasks"])
+    system = ReferenceCaseSystem(files["cases"], udk_path=files["udk"],
+                                 store_path=files["store"], token=TOKEN)
     await system.start()
     yield system
     await system.stop()
+    system.close()
 
 
 ClientFactory = Callable[..., CaseSystemClient]
@@ -259,6 +265,7 @@ async def make_client(server: ReferenceCaseSystem) -> AsyncIterator[ClientFactor
         options.setdefault("base_delay", 0.001)
         options.setdefault("max_delay", 0.01)
         options.setdefault("rng", random.Random(7))
+        options.setdefault("token", server.token)
         client = CaseSystemClient(server.url, **options)
         clients.append(client)
         return client
@@ -270,7 +277,7 @@ async def make_client(server: ReferenceCaseSystem) -> AsyncIterator[ClientFactor
 
 @pytest.fixture
 async def http(server: ReferenceCaseSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers=BEARER) as client:
         yield client
 
 
@@ -289,8 +296,23 @@ def test_openapi_yaml_is_a_valid_openapi_31_document() -> None:
     assert SPEC["openapi"].startswith("3.1")
     validate_spec(SPEC)
     assert spec_operations() == {
-        ("GET", "/v1/health"), ("GET", "/v1/cases"), ("PUT", "/v1/tasks/{task_id}"),
-        ("GET", "/v1/tasks"), ("GET", "/v1/udk/persons/{cpr}")}
+        ("GET", "/v1/health"), ("GET", "/v1/cases"), ("POST", "/v1/cases/lookup"),
+        ("PUT", "/v1/tasks/{task_id}"), ("GET", "/v1/tasks/{task_id}"), ("GET", "/v1/tasks"),
+        ("POST", "/v1/udk/persons/lookup")}
+
+
+def test_every_operation_but_health_requires_credentials() -> None:
+    schemes = SPEC["components"]["securitySchemes"]
+    assert schemes["integrationPlatform"]["flows"]["clientCredentials"]["tokenUrl"]
+    assert (schemes["referenceToken"]["type"], schemes["referenceToken"]["scheme"]) == (
+        "http", "bearer")
+    assert {next(iter(r)) for r in SPEC["security"]} == {"integrationPlatform", "referenceToken"}
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            public = operation.get("security") == []
+            assert public == (path == "/v1/health"), (method, path)
+            if not public:
+                assert "401" in operation["responses"], (method, path)
 
 
 def test_the_spec_case_schema_accepts_exactly_the_contract_cases() -> None:
@@ -317,17 +339,22 @@ async def test_every_endpoint_answers_as_the_spec_says(
         return response
 
     assert (await exchange("GET", "/v1/health")).json()["status"] == "ok"
-    anna = (await exchange("GET", "/v1/cases", params={"cpr": ANNA})).json()
+    anna = (await exchange("POST", "/v1/cases/lookup", json={"cpr": ANNA})).json()
     assert {c["case_id"] for c in anna["cases"]} == {"K-1", "K-2"}
     assert anna["next_page_token"] is None
-    assert (await exchange("GET", "/v1/cases", params={"cpr": EMIL})).json()["cases"][0][
+    assert (await exchange("POST", "/v1/cases/lookup", json={"cpr": EMIL})).json()["cases"][0][
         "case_id"] == "K-1"
-    assert (await exchange("GET", "/v1/cases", params={"cpr": STRANGER})).json()["cases"] == []
+    assert (await exchange("POST", "/v1/cases/lookup", json={"cpr": STRANGER})
+            ).json()["cases"] == []
     for bad in (NOT_A_DATE, "12345", "01019O1234"):
-        response = await exchange("GET", "/v1/cases", params={"cpr": bad}, valid=False)
+        response = await exchange("POST", "/v1/cases/lookup", json={"cpr": bad}, valid=False)
         assert response.status_code == 400
         assert response.headers["content-type"].startswith("application/problem+json")
         assert bad not in response.text
+    assert (await exchange("POST", "/v1/cases/lookup", json={"person": ANNA}, valid=False)
+            ).status_code == 422
+    refused = await http.get("/v1/cases", params={"cpr": ANNA})  # never in a URL
+    assert refused.status_code == 400 and "POST /v1/cases/lookup" in refused.text
 
     page = (await exchange("GET", "/v1/cases", params={"limit": 2})).json()
     ids = [c["case_id"] for c in page["cases"]]
@@ -337,14 +364,21 @@ async def test_every_endpoint_answers_as_the_spec_says(
         ids += [c["case_id"] for c in page["cases"]]
     assert ids == [c["case_id"] for c in CASES]
     assert (await exchange("GET", "/v1/cases", params={"page_token": "x"})).status_code == 400
-    assert (await exchange("GET", "/v1/cases", params={"limit": 0}, valid=False)
-            ).status_code == 400
+    for limit in (0, 1001):
+        assert (await exchange("GET", "/v1/cases", params={"limit": limit}, valid=False)
+                ).status_code == 400
 
     created = await exchange("PUT", "/v1/tasks/T-1", json=make_task())
     assert created.status_code == 201 and created.headers["location"] == "/v1/tasks/T-1"
-    assert (await exchange("PUT", "/v1/tasks/T-1", json=make_task())).status_code == 200
-    assert (await exchange("PUT", "/v1/tasks/T-1", json=make_task(case_id="K-2"))
-            ).status_code == 409
+    again = await exchange("PUT", "/v1/tasks/T-1", json=make_task(
+        created_at="2024-03-02T09:00:00+01:00"))  # a redelivery, stamped anew
+    assert again.status_code == 200
+    assert again.json()["created_at"] == "2024-03-01T10:00:00+01:00"  # as first received
+    for other in (make_task(case_id="K-2"), make_task(title="Ingen handling nødvendig"),
+                  make_task(score=0.0), make_task(event_ids=["e-1"])):
+        assert (await exchange("PUT", "/v1/tasks/T-1", json=other)).status_code == 409
+    assert (await exchange("GET", "/v1/tasks/T-1")).json()["title"] == make_task()["title"]
+    assert (await exchange("GET", "/v1/tasks/T-404")).status_code == 404
     for body in ({"task_id": "T-2"}, make_task("T-2", score=1.5), make_task("T-other")):
         assert (await exchange("PUT", "/v1/tasks/T-2", json=body, valid=False)
                 ).status_code == 422
@@ -352,19 +386,51 @@ async def test_every_endpoint_answers_as_the_spec_says(
                               headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
-    tasks = (await exchange("GET", "/v1/tasks")).json()["tasks"]
-    assert [t["task_id"] for t in tasks] == ["T-1"]
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = await exchange("PUT", "/v1/tasks/T-4", content=orjson.dumps(make_task("T-4")),
+                                  headers={"content-type": content_type}, valid=False)
+        assert response.status_code == 415
+    huge = make_task("T-5", facts={"padding": "x" * (300 * 1024)})
+    assert (await exchange("PUT", "/v1/tasks/T-5", json=huge, valid=False)).status_code == 413
+    for number in range(6, 9):
+        await exchange("PUT", f"/v1/tasks/T-{number}", json=make_task(f"T-{number}"))
+    listed, page = [], (await exchange("GET", "/v1/tasks", params={"limit": 2})).json()
+    while True:
+        listed += [t["task_id"] for t in page["tasks"]]
+        if page["next_page_token"] is None:
+            break
+        page = (await exchange("GET", "/v1/tasks", params={
+            "limit": 2, "page_token": page["next_page_token"]})).json()
+    assert listed == ["T-1", "T-6", "T-7", "T-8"]
+    assert (await exchange("GET", "/v1/tasks", params={"limit": 5000}, valid=False)
+            ).status_code == 400
 
-    udk = (await exchange("GET", f"/v1/udk/persons/{ANNA}")).json()
+    udk = (await exchange("POST", "/v1/udk/persons/lookup", json={"cpr": ANNA})).json()
     assert udk["cpr"] == ANNA and udk["benefits"][0]["benefit"] == "a_dagpenge"
-    assert (await exchange("GET", f"/v1/udk/persons/{STRANGER}")).status_code == 404
-    assert (await exchange("GET", f"/v1/udk/persons/{NOT_A_DATE}")).status_code == 400
-    assert (await exchange("GET", "/v1/udk/persons/123", valid=False)).status_code == 400
+    assert (await exchange("POST", "/v1/udk/persons/lookup", json={"cpr": STRANGER})
+            ).status_code == 404
+    assert (await exchange("POST", "/v1/udk/persons/lookup", json={"cpr": NOT_A_DATE})
+            ).status_code == 400
+    assert (await exchange("POST", "/v1/udk/persons/lookup", json={"cpr": "123"}, valid=False)
+            ).status_code == 400
+
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong-token-0123456789"},
+                    {"Authorization": f"Basic {TOKEN}"}):
+        for method, path, body in (("GET", "/v1/cases", None), ("GET", "/v1/tasks", None),
+                                   ("PUT", "/v1/tasks/T-9", make_task("T-9")),
+                                   ("POST", "/v1/cases/lookup", {"cpr": ANNA})):
+            denied = await exchange(method, path, json=body, headers=headers)
+            assert denied.status_code == 401, (method, path, headers)
+            assert denied.headers["www-authenticate"].startswith("Bearer")
+            assert ANNA not in denied.text
+    assert (await exchange("GET", "/v1/tasks/T-9")).status_code == 404  # nothing was planted
 
     server.faults.fail = True
-    for path in ("/v1/health", "/v1/cases", "/v1/tasks", f"/v1/udk/persons/{ANNA}"):
+    for path in ("/v1/health", "/v1/cases", "/v1/tasks", "/v1/tasks/T-1"):
         assert (await exchange("GET", path)).status_code == 503
     assert (await exchange("PUT", "/v1/tasks/T-9", json=make_task("T-9"))).status_code == 503
+    for path in ("/v1/cases/lookup", "/v1/udk/persons/lookup"):
+        assert (await exchange("POST", path, json={"cpr": ANNA})).status_code == 503
 
     # every operation of the spec was seen answering successfully
     assert {(m, p) for m, p, s in seen if s < 300} == spec_operations()
@@ -388,8 +454,11 @@ async def test_the_clients_requests_and_the_answers_match_the_spec(
     await client.cases_for(BO)  # a 503, then the answer
 
     seen = {check_response(request, response) for request, response in transport.exchanges}
-    assert {(m, p) for m, p, _ in seen} == spec_operations() - {("GET", "/v1/tasks")}
-    assert ("GET", "/v1/cases", 503) in seen
+    assert {(m, p) for m, p, _ in seen} == spec_operations() - {
+        ("GET", "/v1/tasks"), ("GET", "/v1/tasks/{task_id}")}
+    assert ("POST", "/v1/cases/lookup", 503) in seen
+    assert all(request.headers["authorization"] == f"Bearer {TOKEN}"
+               for request, _ in transport.exchanges if request.url.path != "/v1/health")
 
 
 # --- client behaviour ------------------------------------------------------------------------
@@ -451,9 +520,7 @@ async def test_delivering_a_task_twice_creates_one_task(
     assert await client.deliver(task) is True
     assert await client.deliver(task) is False
     assert await client.deliver(make_task()) is False  # the dict form is the same task
-    assert list(server.tasks) == ["T-1"]
-    lines = files["tasks"].read_bytes().splitlines()
-    assert [orjson.loads(line)["task_id"] for line in lines] == ["T-1"]
+    assert [t["task_id"] for t in server.store.page(0, 10)[0]] == ["T-1"]
 
 
 async def test_the_same_task_id_for_another_case_is_a_conflict(
@@ -462,8 +529,24 @@ async def test_the_same_task_id_for_another_case_is_a_conflict(
     await client.deliver(make_task())
     with pytest.raises(TaskConflict, match="409"):
         await client.deliver(make_task(case_id="K-2"))
-    assert server.tasks["T-1"]["case_id"] == "K-1"
-    assert len(server.tasks) == 1
+    stored = server.store.get("T-1")
+    assert stored is not None and stored["case_id"] == "K-1"
+    assert len(server.store) == 1
+
+
+async def test_a_task_planted_first_under_the_id_is_a_conflict_not_a_repeat(
+        server: ReferenceCaseSystem, make_client: ClientFactory, http: httpx.AsyncClient,
+        ) -> None:
+    """Issue 9: a task planted under the real task's id ("Ingen handling nødvendig", score
+    0) was kept and the real delivery counted as a repeat. Now the plant needs the token, and
+    even with it the real delivery is a conflict, never a repeat."""
+    planted = make_task(title="Ingen handling nødvendig", score=0.0, payment_hold=False)
+    assert (await http.put("/v1/tasks/T-1", json=planted, headers={"Authorization": ""})
+            ).status_code == 401
+    assert len(server.store) == 0
+    assert (await http.put("/v1/tasks/T-1", json=planted)).status_code == 201  # a token holder
+    with pytest.raises(TaskConflict, match="different task"):
+        await make_client().deliver(make_task())
 
 
 async def test_an_invalid_task_is_rejected_and_not_recorded(
@@ -474,7 +557,7 @@ async def test_an_invalid_task_is_rejected_and_not_recorded(
     assert caught.value.status == 422 and "score" in str(caught.value)
     with pytest.raises(TaskRejected):
         await client.deliver({"title": "no id"})
-    assert server.tasks == {}
+    assert len(server.store) == 0
 
 
 async def test_a_delivery_retried_after_a_503_creates_one_task(
@@ -482,7 +565,32 @@ async def test_a_delivery_retried_after_a_503_creates_one_task(
     server.faults.flap = True
     assert await make_client(attempts=3).deliver(make_task()) is True
     assert server.request_count == 2
-    assert len(server.tasks) == 1
+    assert len(server.store) == 1
+
+
+async def test_tasks_survive_a_restart_of_the_server(files: dict[str, Path]) -> None:
+    first = ReferenceCaseSystem(files["cases"], store_path=files["store"], token=TOKEN)
+    async with first, CaseSystemClient(first.url, token=TOKEN) as client:
+        assert await client.deliver(make_task()) is True
+    second = ReferenceCaseSystem(files["cases"], store_path=files["store"], token=TOKEN)
+    async with second, CaseSystemClient(second.url, token=TOKEN) as client:
+        assert await client.deliver(make_task()) is False  # idempotent across the restart
+        with pytest.raises(TaskConflict):
+            await client.deliver(make_task(title="changed"))
+    assert oct(files["store"].stat().st_mode & 0o777) == "0o600"
+    assert oct(files["store"].parent.stat().st_mode & 0o777) == "0o700"
+
+
+async def test_a_client_without_the_token_is_refused(
+        server: ReferenceCaseSystem, make_client: ClientFactory) -> None:
+    client = make_client(token=None, attempts=1)
+    assert await client.health()  # public
+    with pytest.raises(LookupUnavailable, match="HTTP 401"):
+        await client.cases_for(ANNA)
+    with pytest.raises(TaskRejected) as caught:
+        await client.deliver(make_task())
+    assert caught.value.status == 401
+    assert len(server.store) == 0
 
 
 # --- resilience ------------------------------------------------------------------------------
@@ -696,7 +804,8 @@ async def test_request_logs_do_not_show_cpr_numbers(
     with caplog.at_level(logging.DEBUG):
         await make_client().cases_for(ANNA)
         await make_client().udk(ANNA)
-    assert "/v1/cases?cpr=010190-****" in caplog.text
+    assert "POST http://127.0.0.1:" in caplog.text and "/v1/cases/lookup" in caplog.text
+    assert "--- Logging error ---" not in caplog.text
     assert ANNA not in caplog.text
     assert not NUMBER_IN_LOG.search(caplog.text)
 
@@ -791,7 +900,7 @@ async def test_serve_forever_serves_until_stopped(files: dict[str, Path]) -> Non
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     runner = asyncio.create_task(serve_forever(
-        files["cases"], files["udk"], port=0, stop=stop,
+        files["cases"], files["udk"], port=0, stop=stop, token=TOKEN,
         on_ready=lambda s: ready.set_result(s.url)))
     url = await asyncio.wait_for(ready, 5)
     async with CaseSystemClient(url) as client:
@@ -803,16 +912,18 @@ async def test_serve_forever_serves_until_stopped(files: dict[str, Path]) -> Non
 
 def test_run_reference_server_stops_on_sigterm(files: dict[str, Path]) -> None:
     code = ("import sys; from connectors.casesystem import run_reference_server; "
-            "run_reference_server(sys.argv[1], sys.argv[2], sys.argv[3], port=0)")
+            "run_reference_server(sys.argv[1], sys.argv[2], sys.argv[3], port=0, "
+            f"token={TOKEN!r})")
     process = subprocess.Popen(
-        [sys.executable, "-c", code, str(files["cases"]), str(files["udk"]), str(files["tasks"])],
+        [sys.executable, "-c", code, str(files["cases"]), str(files["udk"]), str(files["store"])],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert process.stderr is not None
         line = process.stderr.readline()
         assert "listening on http://127.0.0.1:" in line and "5 cases" in line
         url = line.split("listening on ")[1].split()[0]
-        response = httpx.put(f"{url}/v1/tasks/T-1", json=make_task(), timeout=5)
+        response = httpx.put(f"{url}/v1/tasks/T-1", json=make_task(), timeout=5,
+                             headers=BEARER)
         assert response.status_code == 201
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
@@ -822,4 +933,35 @@ def test_run_reference_server_stops_on_sigterm(files: dict[str, Path]) -> None:
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
-    assert orjson.loads(files["tasks"].read_bytes())["task_id"] == "T-1"
+    import sqlite3
+
+    with sqlite3.connect(files["store"]) as db:
+        assert [row[0] for row in db.execute("SELECT task_id FROM tasks")] == ["T-1"]
+
+
+def test_the_command_refuses_to_serve_without_a_token(files: dict[str, Path]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_CASESYSTEM_TOKEN")}
+    run = subprocess.run([sys.executable, "-m", "triage.cli", "casesystem", "serve", "--cases",
+                          str(files["cases"]), "--port", "0"], capture_output=True, text=True,
+                         env=env, timeout=60, check=False)
+    assert run.returncode == 2 and "needs a bearer token" in run.stderr
+    short = subprocess.run([sys.executable, "-m", "triage.cli", "casesystem", "serve",
+                            "--cases", str(files["cases"])], capture_output=True, text=True,
+                           env={**env, "TRIAGE_CASESYSTEM_TOKEN": "abc"}, timeout=60,
+                           check=False)
+    assert short.returncode == 2 and "at least 16" in short.stderr and "abc" not in short.stderr
+
+
+async def test_a_rotated_token_file_is_picked_up_without_a_restart(
+        server: ReferenceCaseSystem, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    async with CaseSystemClient(server.url, token_file=token_file, attempts=1) as client:
+        assert len(await client.cases_for(ANNA)) == 2
+        server.token = "rotated-token-abcdefghijkl"  # the platform rotates the credentials
+        with pytest.raises(LookupUnavailable, match="HTTP 401"):
+            await client.cases_for(BO)
+        token_file.write_text(server.token)
+        os.utime(token_file, ns=(1, time.time_ns() + 10**9))  # a new modification time
+        assert len(await client.cases_for(BO)) == 1
+    assert "rotated-token" not in repr(client._http.auth)

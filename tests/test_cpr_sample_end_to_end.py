@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.test_end_to_end import received_tasks, serve_casesystem, wait_for
+from tests.test_end_to_end import TOKEN, received_tasks, serve_casesystem, wait_for
 from tests.test_worker import consume
 from triage.dev import create_topics, start_worker, stop_process, wait_ready
 from triage.stream.broker import EmbeddedBroker, free_port
@@ -44,11 +44,12 @@ def test_the_cpr_office_extract_through_broker_worker_and_case_system(tmp_path: 
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         create_topics(broker, partitions=3)
         cs_port, web_port = free_port(), free_port()
-        server = serve_casesystem(tmp_path / "cases.jsonl", cs_port, tmp_path / "received.jsonl")
+        server = serve_casesystem(tmp_path / "cases.jsonl", cs_port, tmp_path / "received.sqlite")
         worker = None
         try:
             worker = start_worker(broker.bootstrap, tmp_path, web_port, 3,
-                                  casesystem_url=f"http://127.0.0.1:{cs_port}")
+                                  casesystem_url=f"http://127.0.0.1:{cs_port}",
+                                  casesystem_token=TOKEN)
             wait_ready(f"http://127.0.0.1:{web_port}/ready", worker)
             ingest = cli("ingest", "cpr-extract", SAMPLE, "--kafka", broker.bootstrap)
             assert ingest.returncode == 0, ingest.stderr

@@ -6,6 +6,7 @@ Every part is a real process: `triage casesystem serve`, Tansu, `triage worker`,
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -25,15 +26,19 @@ from triage.stream.broker import EmbeddedBroker, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
+TOKEN = "end-to-end-token-0123456789"
+"""The case system's bearer token: the reference server requires it, the worker sends it."""
+
 
 def triage(*args: str | Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "triage.cli", *map(str, args)],
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "TRIAGE_CASESYSTEM_TOKEN": TOKEN})
 
 
-def serve_casesystem(cases: Path, port: int, tasks: Path) -> subprocess.Popen[bytes]:
+def serve_casesystem(cases: Path, port: int, store: Path) -> subprocess.Popen[bytes]:
     server = triage("casesystem", "serve", "--cases", cases, "--port", str(port),
-                    "--tasks", tasks)
+                    "--store", store)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -46,7 +51,16 @@ def serve_casesystem(cases: Path, port: int, tasks: Path) -> subprocess.Popen[by
 
 
 def received_tasks(port: int) -> list[dict]:
-    return httpx.get(f"http://127.0.0.1:{port}/v1/tasks", timeout=2).json()["tasks"]
+    """Every task the reference case system holds, following its pages."""
+    tasks: list[dict] = []
+    params: dict[str, str | int] = {"limit": 1000}
+    while True:
+        page = httpx.get(f"http://127.0.0.1:{port}/v1/tasks", timeout=2, params=params,
+                         headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        tasks += page["tasks"]
+        if page["next_page_token"] is None:
+            return tasks
+        params["page_token"] = page["next_page_token"]
 
 
 def wait_for(condition, timeout: float = 60.0):  # type: ignore[no-untyped-def]
@@ -83,12 +97,13 @@ def test_cpr_extract_through_worker_and_case_system(world):
              person(neighbour), address(neighbour), event(neighbour, "A01"), end(5)]
     extract.write_bytes("\r\n".join(lines).encode("latin-1") + b"\r\n")
     cs_port, web_port = free_port(), free_port()
-    server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.jsonl")
+    server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.sqlite")
     worker = None
     try:
         (folder / "cases.jsonl").unlink()  # the worker must take its cases from the case system
         worker = start_worker(broker.bootstrap, folder, web_port, 3,
-                              casesystem_url=f"http://127.0.0.1:{cs_port}")
+                              casesystem_url=f"http://127.0.0.1:{cs_port}",
+                              casesystem_token=TOKEN)
         wait_ready(f"http://127.0.0.1:{web_port}/ready", worker)
         ingest = subprocess.run([sys.executable, "-m", "triage.cli", "ingest", "cpr-extract",
                                  extract, "--kafka", broker.bootstrap],
@@ -106,6 +121,10 @@ def test_cpr_extract_through_worker_and_case_system(world):
                                   lambda r: len(r) >= 2))
     outcomes = sorted(orjson.loads(v)["outcome"] for _, v, _ in records)
     assert outcomes == ["raised", "suppressed"]  # the neighbour's move touches no case
+    log = (folder / "worker.log").read_text()
+    assert "HTTP Request: POST" in log and "/v1/cases/lookup" in log  # uncached lookups ran
+    assert "--- Logging error ---" not in log  # issue 8 point 6: one per lookup before
+    assert dead not in log and neighbour not in log
 
 
 def test_case_system_down_raises_could_not_check_and_delivers_when_back(world):
@@ -113,9 +132,10 @@ def test_case_system_down_raises_could_not_check_and_delivers_when_back(world):
     income = w.atp("anden", "income_reported", at=0, amount=900.0, income_type="wage",
                    period="2025-02")
     cs_port, web_port = free_port(), free_port()
-    server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.jsonl")
+    server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.sqlite")
     worker = start_worker(broker.bootstrap, folder, web_port, 3,
-                          casesystem_url=f"http://127.0.0.1:{cs_port}")
+                          casesystem_url=f"http://127.0.0.1:{cs_port}",
+                              casesystem_token=TOKEN)
     try:
         wait_ready(f"http://127.0.0.1:{web_port}/ready", worker)
         stop_process(server)  # the case system goes down
@@ -127,7 +147,7 @@ def test_case_system_down_raises_could_not_check_and_delivers_when_back(world):
         assert w.cpr("anden") not in decision["reason"]
         metrics = httpx.get(f"http://127.0.0.1:{web_port}/metrics").text
         assert "triage_lookup_failures_total 1.0" in metrics
-        server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.jsonl")
+        server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "received.sqlite")
         tasks = wait_for(lambda: received_tasks(cs_port), timeout=90)  # delivery retried
     finally:
         stop_process(worker)

@@ -224,8 +224,11 @@ def test_a_failed_lookup_raises_for_every_known_case_and_never_suppresses():
 
 def test_a_failed_lookup_about_someone_without_known_cases_is_still_raised():
     w = couple()
-    w.atp("fremmed", "income_reported", at=0, amount=1.0, income_type="wage",
-          period="2025-01")
+    event = w.atp("fremmed", "income_reported", at=0, amount=1.0, income_type="wage",
+                  period="2025-01")
     out = w.triage().decide(parse_event(w.lines()[0]), unavailable="timeout")
-    assert (out.decisions[0].outcome, out.decisions[0].rule, out.tasks) == (
+    assert (out.decisions[0].outcome, out.decisions[0].rule, out.decisions[0].cases) == (
         "raised", "could-not-check", [])
+    # No case owns it, so the fallback unit gets it (tests/test_fallback_unit.py).
+    assert [(t.case_id, t.unit, t.rule, t.event_ids) for t in out.tasks] == [
+        ("no-case", "borgerservice", "could-not-check", [event])]

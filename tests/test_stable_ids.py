@@ -1,15 +1,26 @@
 """Correlation and task ids are a pure function of the group and the case, and stable across
 releases: a redelivered or replayed event after an upgrade must find the task it already created
 (the case system deduplicates on ``task_id``). Changing how they are derived is a versioned,
-documented change; these golden values make it a deliberate one."""
+documented change; these golden values make it a deliberate one.
+
+Task ids are keyed hashes since issue 9 (``triage/task_ids.py``, ``docs/security.md``): the golden
+task ids hold for the fixed key below, as a deployment's ids hold for its ``TRIAGE_TASK_KEY``."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from tests.world import World, address
 
 HOME = address("home")
+GOLDEN_KEY = "golden-task-key-for-tests-0001"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_task_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIAGE_TASK_KEY", GOLDEN_KEY)
 
 
 def test_a_birth_and_its_derived_copy_share_one_golden_correlation_and_task_id() -> None:
@@ -24,9 +35,9 @@ def test_a_birth_and_its_derived_copy_share_one_golden_correlation_and_task_id()
     result = w.run()
     for event_id in (primary, copy):
         assert result.by_id(event_id).correlation_id == "cg-c1e83a295d5a15e6"
-        assert result.verdict(event_id, "C1").task_id == "task-5b3cea6ad97fac13"
+        assert result.verdict(event_id, "C1").task_id == "task-8ae334fc811cbc17"
     assert [(t.task_id, t.event_ids) for t in result.tasks] == [
-        ("task-5b3cea6ad97fac13", [primary])]
+        ("task-8ae334fc811cbc17", [primary])]
 
 
 def test_a_marriage_copy_has_a_golden_correlation_and_task_id() -> None:
@@ -40,4 +51,4 @@ def test_a_marriage_copy_has_a_golden_correlation_and_task_id() -> None:
                        spouse_cpr=w.cpr("ven"), **fields)
     result = w.run()
     assert result.by_id(copy).correlation_id == "cg-a44a6d78bdf7d92d"
-    assert result.verdict(copy, "C1").task_id == "task-a1a3a9a4cad77d87"
+    assert result.verdict(copy, "C1").task_id == "task-ee1a18a7d8e4cba3"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from triage import cli_output
 from triage.core import Triage, parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
+from triage.private_files import PRIVATE_UMASK, open_private
 from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
 
@@ -131,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cases", type=Path, required=True, metavar="CASES.jsonl")
     serve.add_argument("--udk", type=Path, metavar="UDK.jsonl",
                        help="the § 8 benefit register: {cpr, benefits, income} per line")
-    serve.add_argument("--tasks", type=Path, metavar="TASKS.jsonl",
-                       help="append every task received to this file")
+    serve.add_argument("--store", type=Path, metavar="TASKS.sqlite",
+                       help="the task store, kept across restarts (default: "
+                            "$XDG_STATE_HOME/triage/casesystem/tasks.sqlite)")
+    serve.add_argument("--tasks", type=Path, dest="store", help=argparse.SUPPRESS)
+    serve.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="the bearer token clients must send (default: "
+                            "TRIAGE_CASESYSTEM_TOKEN or TRIAGE_CASESYSTEM_TOKEN_FILE)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
@@ -256,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Whatever this process creates — outputs, state, faust's data, SQLite journals, logs —
+    # is private to this user (files 0600, directories 0700): they may hold CPR numbers.
+    os.umask(PRIVATE_UMASK)
     try:
         return _run(args)
     except BrokenPipeError:
@@ -321,8 +330,8 @@ def _replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{args.events}: cannot read: {exc.strerror}") from None
     try:
-        out = args.out.open("wb")
-        tasks = args.tasks.open("wb") if args.tasks else None
+        out = open_private(args.out)
+        tasks = open_private(args.tasks) if args.tasks else None
     except OSError as exc:
         raise UsageError(f"{exc.filename}: cannot write: {exc.strerror}") from None
     if args.max_clock_jump <= args.lateness:
@@ -336,6 +345,36 @@ def _replay(args: argparse.Namespace) -> int:
         tasks.close()
     if not args.quiet:
         cli_output.print_summary(summary, ruleset.version)
+    return 0
+
+
+def _casesystem(args: argparse.Namespace) -> int:
+    from connectors.casesystem.auth import CredentialsError, read_token_file, token_from_env
+    from connectors.casesystem.server import run_reference_server
+    from triage.failures import check_port_free
+    from triage.private_files import state_dir
+
+    for path in (args.cases, args.udk):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    try:
+        token = read_token_file(args.token_file) if args.token_file else token_from_env()
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    if token is None:
+        raise UsageError("the case system needs a bearer token: --token-file FILE, or "
+                         "TRIAGE_CASESYSTEM_TOKEN / TRIAGE_CASESYSTEM_TOKEN_FILE")
+    store = args.store or state_dir("casesystem") / "tasks.sqlite"
+    check_port_free(args.host, args.port, "--port")
+    try:
+        run_reference_server(args.cases, args.udk, store, args.host, args.port, token=token)
+    except ValueError as exc:  # a cases or UDK file line that is not a valid record
+        raise UsageError(f"{exc} (fix the file; every line must be one record)") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"{args.host}:{args.port} is already in use: stop what listens "
+                             "there or choose another --port") from None
+        raise UsageError(f"{exc.filename or 'casesystem'}: {exc.strerror}") from None
     return 0
 
 
@@ -467,12 +506,17 @@ def _poll_atp(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaConnectionError
 
     from connectors.atp.run import poll_atp
+    from connectors.casesystem.auth import CredentialsError, token_from_env
     from connectors.casesystem.client import LookupUnavailable
 
     try:
+        token = token_from_env()
+    except CredentialsError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         summary = asyncio.run(poll_atp(
             args.casesystem, bootstrap=args.kafka, out=args.out, state_path=args.state,
-            interval=args.interval.total_seconds(), rounds=args.rounds))
+            interval=args.interval.total_seconds(), rounds=args.rounds, token=token))
     except LookupUnavailable as exc:
         raise UsageError(f"--casesystem {args.casesystem}: the case system did not answer "
                          f"({exc}); check the URL and that it runs") from None
@@ -498,26 +542,6 @@ def _feed(args: argparse.Namespace) -> int:
     progress = Progress()
     asyncio.run(feed(args.kafka, args.events, args.rate, progress))
     print(f"fed {progress.produced} events to {args.kafka}")
-    return 0
-
-
-def _casesystem(args: argparse.Namespace) -> int:
-    from connectors.casesystem.server import run_reference_server
-    from triage.failures import check_port_free
-
-    for path in (args.cases, args.udk):
-        if path is not None and not path.is_file():
-            raise UsageError(f"{path}: no such file")
-    check_port_free(args.host, args.port, "--port")
-    try:
-        run_reference_server(args.cases, args.udk, args.tasks, args.host, args.port)
-    except ValueError as exc:  # a cases or UDK file line that is not a valid record
-        raise UsageError(f"{exc} (fix the file; every line must be one record)") from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"{args.host}:{args.port} is already in use: stop what listens "
-                             "there or choose another --port") from None
-        raise UsageError(f"{exc.filename or 'casesystem'}: {exc.strerror}") from None
     return 0
 
 

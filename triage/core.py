@@ -46,8 +46,11 @@ from typing import Any, Literal
 
 from triage.cases import Case, CaseIndex
 from triage.correlation import HouseholdCorrelator, HouseholdMove, short_id
+from triage.cprnumber import mask
+from triage.dedup import Admission, SeenIds, conflict_id, content_digest, raw_digest
 from triage.enrich import case_facts, event_facts, subject_of, touched_cases
 from triage.facts import PENDING_FACTS
+from triage.fallback import NO_BENEFIT, NO_CASE, fallback_unit_from_env
 from triage.models.events import (
     AddressChanged,
     ChildAdded,
@@ -67,6 +70,7 @@ from triage.register import STATUS_BY_EVENT
 from triage.rules import PENDING, Rule, Ruleset, evaluate
 from triage.rules.model import MISSING
 from triage.silences import Silences
+from triage.task_ids import TaskIds, task_key_from_env
 
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_DEDUP_HORIZON = timedelta(days=7)
@@ -111,7 +115,16 @@ register, so it changes nobody else's decision."""
 
 Timing = Literal["timely", "late", "out-of-range"]
 
-_FALLBACK_IDS = frozenset({"could-not-check", ARRIVED_TOO_LATE.id, OUT_OF_RANGE.id})
+EVENT_ID_CONFLICT = Rule(
+    id="event-id-conflict", matchers=(), score=1.0,
+    reason="Hændelsens id er allerede brugt af en anden hændelse med et andet indhold; den kan "
+           "ikke kontrolleres automatisk og skal vurderes manuelt.",
+    title="Hændelse med genbrugt id — manuel vurdering")
+"""The built-in verdict for an event whose id was already used by different content: raised
+for every case it touches, never suppressed (:mod:`triage.dedup`)."""
+
+_FALLBACK_IDS = frozenset({"could-not-check", ARRIVED_TOO_LATE.id, OUT_OF_RANGE.id,
+                           EVENT_ID_CONFLICT.id})
 """Built-in verdicts that replace the rules for an event: no ruleset switch re-judges them."""
 
 INVALID = Rule(
@@ -208,7 +221,11 @@ class Triage:
     def __init__(self, cases: CaseIndex, ruleset: Ruleset, *, window: timedelta = DEFAULT_WINDOW,
                  dedup_horizon: timedelta = DEFAULT_DEDUP_HORIZON,
                  dedup_keep: int = DEFAULT_DEDUP_KEEP,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, task_key: bytes | None = None,
+                 fallback_unit: str | None = None) -> None:
+        """``task_key`` keys the task ids (:mod:`triage.task_ids`) and ``fallback_unit`` owns
+        raised events that touch no case (:mod:`triage.fallback`); both default to their
+        ``TRIAGE_…`` environment variables."""
         self.cases = cases
         self.register = cases.register
         self.ruleset = ruleset
@@ -222,11 +239,14 @@ class Triage:
         self.households = HouseholdCorrelator(window)
         self._window_s = window.total_seconds()
         self._horizon_s = self.dedup_horizon.total_seconds()
-        self._dedup_keep = dedup_keep
         self.watermark: float | None = None
         """The event-time clock: the latest registered_at seen, in POSIX seconds."""
-        self._seen: set[str] = set()
-        self._seen_order: deque[tuple[float, str]] = deque()
+        self._seen = SeenIds(self._horizon_s, dedup_keep)
+        self._seen_invalid = SeenIds(self._horizon_s, dedup_keep)
+        self.conflicts = 0
+        """Events decided as ``event-id-conflict`` so far."""
+        self._task_ids = TaskIds(task_key if task_key is not None else task_key_from_env())
+        self.fallback_unit = fallback_unit or fallback_unit_from_env()
         self._bundles: dict[tuple[Any, ...], _Bundle] = {}
         self._bundle_expiry: deque[tuple[float, tuple[Any, ...]]] = deque()
         self._open: dict[str, _Open] = {}
@@ -251,7 +271,7 @@ class Triage:
         Neither moves the event-time clock."""
         out = Outputs()
         if isinstance(event, InvalidEvent):
-            if event.event_id is None or self._first_time(event.event_id, self.watermark):
+            if event.event_id is None or self._first_invalid(event):
                 out.decisions.append(self._invalid(event))
                 out.kinds.append("invalid")
                 out.deadletters.append(event)
@@ -260,11 +280,15 @@ class Triage:
         if timing == "timely":
             self._advance(at, out)
         seen_at = at if timing != "out-of-range" or self.watermark is None else self.watermark
-        if not self._first_time(event.event_id, seen_at):
+        admitted = self._first_time(event, seen_at)
+        if admitted is None:
             return out
-        fallback = could_not_check(unavailable) if unavailable is not None else None
+        event, fallback = admitted
+        if fallback is None and unavailable is not None:
+            fallback = could_not_check(unavailable)
         if timing != "timely":
-            fallback = ARRIVED_TOO_LATE if timing == "late" else OUT_OF_RANGE
+            if fallback is not EVENT_ID_CONFLICT:
+                fallback = ARRIVED_TOO_LATE if timing == "late" else OUT_OF_RANGE
             if timing == "late":
                 out.late += 1
             else:
@@ -519,8 +543,11 @@ class Triage:
         if not judgements:  # most events: no case touched, nothing to correlate
             now = self.clock().isoformat()
             kind = f"{event.source}/{event.type}"
-            out.decisions.append(self._decision(event, [], now, self.ruleset, fallback))
+            decision = self._decision(event, [], now, self.ruleset, fallback)
+            out.decisions.append(decision)
             out.kinds.append(kind)
+            if decision.outcome == "raised":  # no case to own it: the fallback unit does
+                out.tasks.append(self._unowned_task(event, _caseless_rule(event, fallback), now))
             if shadow is not None:
                 out.shadow.append(ShadowDecision(
                     self._decision(event, [], now, shadow, fallback), kind,
@@ -670,7 +697,7 @@ class Triage:
         if not raised:
             return correlation_id, None
         case_id = j.case.case_id
-        task_id = f"task-{short_id(correlation_id or event.event_id, case_id)}"
+        task_id = self._task_ids.of(correlation_id or event.event_id, case_id)
         if task_id in drafts:
             drafts[task_id][2].append(event.event_id)
         elif not self._already_tasked(key, j, case_id):
@@ -694,8 +721,7 @@ class Triage:
     def _decision(event: Event, verdicts: list[CaseVerdict], now: str, ruleset: Ruleset,
                   fallback: Rule | None = None) -> Decision:
         if not verdicts:
-            rule = fallback or (UNCLASSIFIED if isinstance(event, UnknownEvent)
-                                else NO_AFFECTED_CASE)
+            rule = _caseless_rule(event, fallback)
             return Decision(event_id=event.event_id,
                             outcome="raised" if ruleset.raises(rule.score) else "suppressed",
                             score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
@@ -707,6 +733,20 @@ class Triage:
             correlation_id=next((v.correlation_id for v in verdicts if v.correlation_id), None),
             ruleset=ruleset.version, decided_at=now)
 
+    def _unowned_task(self, event: Event, rule: Rule, now: str) -> Task:
+        """The task for a raised decision that touches no known case: for the fallback unit,
+        under the pseudo case id (:mod:`triage.fallback`), so no raised event is left without
+        an owner."""
+        facts: dict[str, Any] = {k: v for k, v in event_facts(event).items() if v is not MISSING}
+        if event.persons:
+            facts["person"] = mask(event.persons[0])
+        return Task(
+            task_id=self._task_ids.of(event.event_id, NO_CASE), case_id=NO_CASE,
+            unit=self.fallback_unit, benefit=NO_BENEFIT, title=rule.title, reason=rule.reason,
+            rule=rule.id, score=rule.score,
+            payment_hold=False, event_ids=[event.event_id], facts=facts, correlation_id=None,
+            created_at=now)
+
     def _invalid(self, event: InvalidEvent) -> Decision:
         return Decision(event_id=event.event_id, outcome="invalid", score=0.0, rule=INVALID.id,
                         reason=INVALID.reason, cases=[], correlation_id=None,
@@ -715,26 +755,48 @@ class Triage:
 
     # --- memory -----------------------------------------------------------------------------
 
-    def _first_time(self, event_id: str, at: float | None) -> bool:
-        """Record an event id; False when it was seen within the dedup horizon (redelivery)."""
-        if event_id in self._seen:
-            return False
-        self._seen.add(event_id)
-        self._seen_order.append((at if at is not None else float("-inf"), event_id))
-        return True
+    def _first_time(self, event: Event, at: float) -> tuple[Event, Rule | None] | None:
+        """Admit an event by id and content (:mod:`triage.dedup`). None for a redelivery;
+        else the event to decide and, for a conflict — the id was used by other content — the
+        event under its derived id with the rule that raises it."""
+        digest = content_digest(event)
+        admission = self._seen.admit(event.event_id, digest, at)
+        if admission is Admission.NEW:
+            return event, None
+        if admission is Admission.REDELIVERY:
+            return None
+        derived = conflict_id(event.event_id, digest)
+        if self._seen.admit(derived, digest, at) is not Admission.NEW:
+            return None  # the conflicting content itself, redelivered
+        self.conflicts += 1
+        return event.model_copy(update={"event_id": derived}), EVENT_ID_CONFLICT
+
+    def _first_invalid(self, event: InvalidEvent) -> bool:
+        """Whether an invalid line with an id is new. Invalid lines are remembered apart, by
+        their raw bytes, so they never use up the id of a valid event."""
+        assert event.event_id is not None
+        digest = raw_digest(event.raw)
+        admission = self._seen_invalid.admit(event.event_id, digest, self.watermark)
+        if admission is Admission.CONFLICT:
+            key = conflict_id(event.event_id, digest)
+            admission = self._seen_invalid.admit(key, digest, self.watermark)
+        return admission is Admission.NEW
 
     def _forget_old(self, now: float) -> None:
         """Keep memory flat: drop event ids and task bundles older than their horizons."""
-        horizon = now - self._horizon_s
-        seen, order, keep = self._seen, self._seen_order, self._dedup_keep
-        while len(order) > keep and order[0][0] < horizon:
-            seen.discard(order.popleft()[1])
+        self._seen.forget_old(now)
+        self._seen_invalid.forget_old(now)
         expiry = self._bundle_expiry
         while expiry and expiry[0][0] < now:
             _, key = expiry.popleft()
             bundle = self._bundles.get(key)
             if bundle is not None and bundle.until < now:
                 del self._bundles[key]
+
+
+def _caseless_rule(event: Event, fallback: Rule | None) -> Rule:
+    """The built-in rule deciding an event that touches no case."""
+    return fallback or (UNCLASSIFIED if isinstance(event, UnknownEvent) else NO_AFFECTED_CASE)
 
 
 def first_match(rules: tuple[Rule, ...], facts: Mapping[str, Any],

@@ -43,7 +43,7 @@ from triage.rules.loader import parse_matcher
 from triage.rules.model import MISSING, Matcher, Rule
 
 NEVER_SILENCED = frozenset({"unclassified", "could-not-check", "arrived-too-late",
-                            "registered-at-out-of-range"})
+                            "registered-at-out-of-range", "event-id-conflict"})
 """Built-in rules whose verdicts no silence may touch (besides every payment-hold rule): the
 fail-safe raises of an event no rule understood, one that could not be checked, one that
 arrived too late to be checked against its household, one with an implausible time."""

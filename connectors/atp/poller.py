@@ -7,7 +7,7 @@ https://danskelove.dk/udbetaling-danmark-loven/8) and to eIndkomst (income). See
 /work/shared/research/registries.md §3 ("Treat 'ATP events' … as derived events, produced by
 polling or diffing those sources"). This module does exactly that for the members of active cases.
 
-The record shape is the case system's ``GET /v1/udk/persons/{cpr}``::
+The record shape is the case system's ``POST /v1/udk/persons/lookup``::
 
     {"cpr": "…",
      "benefits": [{"benefit", "amount", "period_from", "period_to"}],

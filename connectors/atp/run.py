@@ -1,12 +1,14 @@
 """Running the ATP/UDK poller against the case system: ``triage poll-atp``.
 
 Each round reads the active cases from the case system (so new case members are polled from
-their first round), asks the § 8 benefit register (``GET /v1/udk/persons/{cpr}``, through the
+their first round), asks the § 8 benefit register (``POST /v1/udk/persons/lookup``, through the
 resilient :class:`~connectors.casesystem.client.CaseSystemClient`) about every member, and
 emits the differences as canonical ATP events — to Kafka (``atp.events``, keyed by CPR number)
-or to a JSON Lines file. The last record seen per person is kept in a state file, written after
-every round, so a restart emits nothing twice (and the event ids are deterministic besides).
-A person whose lookup fails is skipped for that round and counted; no event is invented.
+or to a JSON Lines file (created ``0600``). The last record seen per person is kept in a state
+file (``0600``: it holds CPR numbers and benefits), written atomically after every round, so a
+restart emits nothing twice (and the event ids are deterministic besides). The case system's
+bearer token comes from ``TRIAGE_CASESYSTEM_TOKEN`` / ``TRIAGE_CASESYSTEM_TOKEN_FILE``. A
+person whose lookup fails is skipped for that round and counted; no event is invented.
 When the case system cannot be asked for its cases in the first round and no state says whom to
 poll, :class:`~connectors.casesystem.client.LookupUnavailable` is raised: a mistyped URL must
 fail, not report zero events.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import orjson
 
 from connectors.atp.poller import AtpPoller
 from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
+from triage.private_files import open_private, write_private_atomic
 
 
 @dataclass
@@ -44,16 +46,17 @@ def _load_state(path: Path | None) -> dict[str, Any]:
 def _save_state(path: Path | None, state: dict[str, Any]) -> None:
     if path is None:
         return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True))
-    os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
+    # atomic (a crash leaves the old state or the new, never half) and 0600: it holds every
+    # case member's CPR number and benefits
+    write_private_atomic(path, json.dumps(state, sort_keys=True).encode())
 
 
 async def poll_atp(casesystem_url: str, *, bootstrap: str | None = None,
                    out: Path | None = None, state_path: Path | None = None,
                    interval: float = 60.0, rounds: int | None = None,
-                   stop: asyncio.Event | None = None) -> PollSummary:
-    """Poll until ``stop`` is set or ``rounds`` are done; exactly one of ``bootstrap``/``out``."""
+                   stop: asyncio.Event | None = None, token: str | None = None) -> PollSummary:
+    """Poll until ``stop`` is set or ``rounds`` are done; exactly one of ``bootstrap``/``out``.
+    ``token`` is the case system's bearer token (:mod:`connectors.casesystem.auth`)."""
     if (bootstrap is None) == (out is None):
         raise ValueError("give exactly one of bootstrap (Kafka) or out (a file)")
     stop = stop or asyncio.Event()
@@ -73,12 +76,12 @@ async def poll_atp(casesystem_url: str, *, bootstrap: str | None = None,
                                              key=event["cpr"].encode())
             else:
                 assert out is not None
-                with out.open("ab") as handle:
+                with open_private(out, "ab") as handle:
                     handle.write(line + b"\n")
             summary.events += 1
 
         members: list[str] = []
-        async with CaseSystemClient(casesystem_url) as client:
+        async with CaseSystemClient(casesystem_url, token=token) as client:
             while not stop.is_set():
                 try:
                     members[:] = sorted({m.cpr for case in await client.all_cases()

@@ -9,6 +9,12 @@ service raises the event as "could not be checked" (DOMAIN.md) rather than guess
 ``cases_for`` answers are cached per person for ``cache_ttl`` seconds (bounded, least recently
 used evicted first), and concurrent lookups of the same person share one request.
 
+A CPR number never goes into a URL (proxies and access logs record URLs): person lookups are
+``POST …/lookup`` with the number in the JSON body. Every call but the health check carries
+``Authorization: Bearer <token>`` (``token``, or ``token_file`` re-read when it changes; see
+:mod:`connectors.casesystem.auth`). The loggers of httpx and httpcore are masked
+(:mod:`triage.logsafety`).
+
 Metrics (in ``registry``; a private one unless given):
 
 * ``casesystem_requests_total{operation, outcome}`` — one per call, by final outcome:
@@ -27,6 +33,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,8 +42,10 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
+from connectors.casesystem.auth import BearerAuth
 from connectors.casesystem.resilience import CircuitBreaker, CircuitOpen, TTLCache, retry
 from triage.cprnumber import mask
+from triage.logsafety import MaskingFilter
 from triage.models.outputs import Task
 from triage.models.reference import CaseRecord
 
@@ -76,7 +85,8 @@ class LookupUnavailable(CaseSystemError):
 
 
 class TaskConflict(CaseSystemError):
-    """HTTP 409: this task id was already delivered for a different case."""
+    """HTTP 409: the case system already holds a *different* task under this id — a bug, or a
+    task planted there by someone else. Never a repeat."""
 
 
 class TaskRejected(CaseSystemError):
@@ -87,18 +97,12 @@ class TaskRejected(CaseSystemError):
         self.status = status
 
 
-class _RedactCprFilter(logging.Filter):
-    """httpx logs every request URL at INFO; ``/v1/cases?cpr=…`` must not reach a log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_cpr(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_HTTPX_FILTER = _RedactCprFilter()
+# httpx logs every request line at INFO. No URL of ours carries a CPR number any more, but a
+# base URL or a server's answer might: mask whatever these loggers write. (The old filter here
+# set ``record.args = None``; mode's log formatter turns that into ``(None,)`` and the
+# ``msg % args`` of every uncached lookup then failed: "--- Logging error --- … not all
+# arguments converted". :func:`triage.logsafety.mask_record` stores ``args = ()``.)
+_HTTPX_FILTER = MaskingFilter()
 
 
 def _install_log_filter() -> None:
@@ -106,6 +110,9 @@ def _install_log_filter() -> None:
         logger = logging.getLogger(name)
         if _HTTPX_FILTER not in logger.filters:
             logger.addFilter(_HTTPX_FILTER)
+
+
+_install_log_filter()
 
 
 class _Failed(Exception):
@@ -159,6 +166,8 @@ class CaseSystemClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         registry: CollectorRegistry | None = None,
         headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+        token_file: str | Path | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -170,9 +179,11 @@ class CaseSystemClient:
                                                  clock=clock)
         self._rng = rng or random.Random()
         self._sleep = sleep
+        auth = (BearerAuth(token=token) if token else
+                BearerAuth(path=token_file) if token_file is not None else None)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), transport=transport, timeout=httpx.Timeout(timeout),
-            headers={"accept": "application/json", **(headers or {})})
+            headers={"accept": "application/json", **(headers or {})}, auth=auth)
         self._cache: TTLCache[str, tuple[CaseRecord, ...]] | None = (
             TTLCache(maxsize=cache_size, ttl=cache_ttl, clock=clock)
             if cache_size > 0 and cache_ttl > 0 else None)
@@ -226,8 +237,8 @@ class CaseSystemClient:
 
     async def _fetch_cases(self, cpr: str) -> tuple[CaseRecord, ...]:
         what = f"the cases lookup for {mask(cpr)}"
-        response = await self._request("cases_for", what, "GET", "/v1/cases",
-                                       params={"cpr": cpr})
+        response = await self._request("cases_for", what, "POST", "/v1/cases/lookup",
+                                       json={"cpr": cpr})
         if response.status_code != 200:
             raise self._rejected("cases_for", what, response)
         cases = tuple(self._parse_cases("cases_for", what, response))
@@ -283,8 +294,8 @@ class CaseSystemClient:
             return False
         if response.status_code == 409:
             self._count("deliver", "conflict")
-            raise TaskConflict(f"the case system already has task {task_id} for another case "
-                               f"(HTTP 409){_problem_detail(response)}")
+            raise TaskConflict(f"the case system already holds a different task under id "
+                               f"{task_id} (HTTP 409){_problem_detail(response)}")
         self._count("deliver", "rejected")
         raise TaskRejected(f"the case system rejected {what}: HTTP {response.status_code}"
                            f"{_problem_detail(response)}", status=response.status_code)
@@ -292,8 +303,8 @@ class CaseSystemClient:
     async def udk(self, cpr: str) -> dict[str, Any] | None:
         """The person's UDK § 8 record (benefits and income), or None if UDK has none."""
         what = f"the UDK lookup for {mask(cpr)}"
-        response = await self._request("udk", what, "GET",
-                                       f"/v1/udk/persons/{quote(cpr, safe='')}")
+        response = await self._request("udk", what, "POST", "/v1/udk/persons/lookup",
+                                       json={"cpr": cpr})
         if response.status_code == 404:
             self._count("udk", "not_found")
             return None

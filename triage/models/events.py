@@ -5,6 +5,10 @@ JSON, not an object, has an unknown ``source``, a missing or mistyped field, a t
 offset or an invalid CPR number becomes an :class:`InvalidEvent` carrying a message that names
 the field and the reason — never the offending value, which may be a CPR number.
 
+Types are strict (CONTRACT.md: "a wrong type … makes the event invalid"): ``registered_at`` and
+every date must be strings — an integer is never read as a Unix time — numbers must be JSON
+numbers and booleans ``true``/``false``; nothing is coerced from a string.
+
 A well-formed event of a ``type`` the service does not know becomes an :class:`UnknownEvent`: it
 is valid, and the core raises it as "kunne ikke klassificeres" rather than guessing.
 """
@@ -264,9 +268,18 @@ def parse_event(raw: bytes) -> Event | InvalidEvent:
         return InvalidEvent(event_id, f"source: {what}", raw)
     model = models.get(data.get("type"), UnknownEvent)  # type: ignore[arg-type]
     try:
-        return model.model_validate(data)  # type: ignore[return-value]
+        # Strict JSON validation: a timestamp or date must be a string (an integer is not taken
+        # for a Unix time), a number a number, a boolean true or false — never coerced.
+        return model.model_validate_json(raw, strict=True)  # type: ignore[return-value]
     except ValidationError as exc:
         return InvalidEvent(event_id, format_validation_error(exc), raw)
+
+
+_STRICT_HINTS = {
+    "datetime_type": "must be an RFC 3339 timestamp string with offset (a number is not "
+                     "accepted)",
+    "date_type": "must be a date string YYYY-MM-DD (a number is not accepted)",
+}
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -274,7 +287,7 @@ def format_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
         where = ".".join(str(p) for p in err["loc"]) or "event"
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = _STRICT_HINTS.get(err["type"]) or err["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
 

@@ -61,6 +61,10 @@ from triage.stream.health import ClusterWatch, WorkerHealth
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
+from triage.web_limits import HttpLimits, faust_web_options, harden_faust_web
+
+WEB_LIMITS = HttpLimits()
+"""The worker's web port (health, readiness, metrics): see :mod:`triage.web_limits`."""
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +102,7 @@ class TriageWorker:
         self.ruleset = load_ruleset(settings.rules)
         self.client: CaseSystemClient | None = None
         if settings.casesystem_url:
-            self.client = CaseSystemClient(settings.casesystem_url)
+            self.client = settings.casesystem_client()
         self._fresh: CaseIndex | None = self._load_reference()  # fail fast on bad reference
         self.deciders: dict[int, RoutedDecider] = {}
         self.decider_ready = False
@@ -145,7 +149,9 @@ class TriageWorker:
             # room for the largest output: a dead letter keeps at most the message limit
             producer_max_request_size=max(1_000_000, 2 * s.max_message_bytes),
             consumer_max_fetch_size=max(1 << 20, 4 * s.max_message_bytes),
+            **faust_web_options(WEB_LIMITS),
         )
+        harden_faust_web(app, WEB_LIMITS)  # timeouts, connection limit (triage/web_limits.py)
         self.router = Router(s, loop=app.loop, beacon=app.beacon)
         app.service(self.router)  # type: ignore[arg-type]  # an instance is accepted too
         self.health.fetched_at = lambda: self.router.fetched_at
@@ -355,7 +361,7 @@ class TriageWorker:
 
         async def all_cases() -> list[CaseRecord]:
             assert s.casesystem_url is not None
-            async with CaseSystemClient(s.casesystem_url) as client:
+            async with s.casesystem_client() as client:
                 return await client.all_cases()
 
         return CaseIndex(register, asyncio.run(all_cases()))

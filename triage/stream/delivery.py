@@ -2,10 +2,21 @@
 
 A service of the worker app with its own consumer group (``<app id>-deliver``). Each task is
 ``PUT`` to the case system by its ``task_id`` — idempotent there, so a repeat after a crash or a
-retry creates nothing new — and its offset is committed only once the case system has accepted
-it. While the case system is unavailable the same tasks are retried with growing pauses (up to
-30 s); nothing is skipped. A task the case system rejects as conflicting (the same id with
-another case) is logged and counted, never retried forever.
+retry creates nothing new — and its offset is committed only once the case system has answered
+for it. While the case system is unavailable, or refuses the worker's credentials (401/403: an
+operator must fix the token; nothing may be skipped meanwhile), the same task is retried with
+growing pauses (up to 30 s).
+
+A **conflict** (409) means the case system holds a *different* task under this id. Task ids are
+keyed hashes (:mod:`triage.task_ids`), so this is a bug or a task planted by someone who has
+the key: it is logged as an alert and counted ``result="conflict"`` — never taken for a repeat
+— and delivery goes on. A task the case system rejects as invalid (422, 413, …) cannot succeed
+by retrying: it is logged as an error, counted ``result="failed"``, and skipped.
+
+Metric (in the worker's registry, served on ``/metrics``):
+``triage_tasks_delivered_total{result}`` with ``result`` one of ``accepted`` (created),
+``repeat`` (the case system already had exactly this task), ``conflict``, ``failed`` (an
+attempt that failed: unavailable, credentials refused, or rejected).
 """
 
 from __future__ import annotations
@@ -17,12 +28,37 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 from mode import Service
+from prometheus_client import CollectorRegistry, Counter
 
-from connectors.casesystem.client import CaseSystemClient, CaseSystemError, TaskConflict
+from connectors.casesystem.client import (
+    CaseSystemClient,
+    CaseSystemError,
+    TaskConflict,
+    TaskRejected,
+)
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
+
+RESULTS = ("accepted", "repeat", "conflict", "failed")
+RETRY_STATUSES = frozenset({401, 403})
+"""Rejections that retrying can cure (the credentials are fixed by an operator)."""
+
+
+class DeliveryMetrics:
+    """The delivery's counter, registered in the worker's registry (every result pre-set to 0,
+    so a dashboard sees the series before the first conflict)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.delivered = Counter(
+            "triage_tasks_delivered", "Task deliveries to the case system, by result.",
+            ["result"], registry=registry)
+        for result in RESULTS:
+            self.delivered.labels(result)
+
+    def count(self, result: str) -> None:
+        self.delivered.labels(result).inc()
 
 
 class TaskDelivery(Service):
@@ -31,7 +67,7 @@ class TaskDelivery(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self.client = client
-        self.metrics = metrics
+        self.metrics = DeliveryMetrics(metrics.registry)
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -63,18 +99,28 @@ class TaskDelivery(Service):
 
     async def _deliver_one(self, task: dict[str, Any]) -> None:
         pause = 0.5
+        task_id = task.get("task_id")
         while not self.should_stop:
             try:
                 created = await self.client.deliver(task)
-                self.metrics.delivered.labels("created" if created else "repeat").inc()
+                self.metrics.count("accepted" if created else "repeat")
                 return
             except TaskConflict as exc:
-                self.metrics.delivered.labels("conflict").inc()
-                log.error("task %s conflicts with the case system's: %s", task.get("task_id"),
-                          exc)
+                self.metrics.count("conflict")
+                log.error("ALERT: task %s was not delivered: the case system holds a different "
+                          "task under its id (possibly planted); it is not counted as "
+                          "delivered. %s", task_id, exc)
                 return
+            except TaskRejected as exc:
+                self.metrics.count("failed")
+                if exc.status not in RETRY_STATUSES:
+                    log.error("task %s was rejected by the case system and is skipped: %s",
+                              task_id, exc)
+                    return
+                log.error("the case system refused the worker's credentials; task %s is "
+                          "retried in %.1f s: %s", task_id, pause, exc)
             except CaseSystemError as exc:
-                self.metrics.delivered.labels("retry").inc()
+                self.metrics.count("failed")
                 log.warning("task delivery failed, retrying in %.1f s: %s", pause, exc)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)

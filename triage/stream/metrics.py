@@ -65,9 +65,6 @@ class WorkerMetrics:
             "triage_lookup_failures_total",
             "Events raised as could-not-check because a case-system lookup failed.",
             registry=r)
-        self.delivered = Counter("triage_task_deliveries_total",
-                                 "Task deliveries to the case system, by outcome.", ["outcome"],
-                                 registry=r)
         self.late = Counter(
             "triage_late_events_total",
             "Events that arrived beyond the allowed lateness (raised where they touch a case).",

@@ -1,26 +1,19 @@
-"""Running the worker process: logging with CPR masking, faust's worker, graceful shutdown."""
+"""Running the worker process: safe logging, faust's worker, graceful shutdown.
+
+Logging (:mod:`triage.logsafety`): every record of the process is masked as it is created
+(anything shaped like a CPR number becomes ``DDMMYY-****``, tracebacks included) and bounded in
+length; once faust has configured its handlers, they are rate-limited, so an outage or a flood
+of bad requests cannot fill the disk.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
+from typing import Any
 
+from triage import logsafety
 from triage.stream.settings import WorkerSettings
-
-_CPR = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
-
-
-class MaskCpr(logging.Filter):
-    """Masks anything shaped like a CPR number in every log record (``DDMMYY-****``): a last
-    line of defence, since our own messages never contain one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = _CPR.sub(r"\1-****", message)
-        if masked != message:
-            record.msg, record.args = masked, ()
-        return True
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "info") -> int:
@@ -30,11 +23,16 @@ def run_worker(settings: WorkerSettings, loglevel: str = "info") -> int:
 
     from triage.stream.app import TriageWorker
 
+    logsafety.install_record_factory()
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            logsafety.install()
+
     worker = TriageWorker(settings)
-    faust_worker = faust.Worker(worker.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(MaskCpr())
-    logging.getLogger().addFilter(MaskCpr())
+    faust_worker: Any = Worker(worker.app, loglevel=loglevel, quiet=True,
+                               redirect_stdouts=False)
     try:
         faust_worker.execute_from_commandline()  # exits when stopped
     except SystemExit:

@@ -14,18 +14,21 @@ the ``TRIAGE_…`` variables, never a value).
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from triage.core import parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
+from triage.private_files import private_dir, state_dir
 from triage.rules import DEFAULT_RULES
+
+if TYPE_CHECKING:
+    from connectors.casesystem.client import CaseSystemClient
 
 INPUT_TOPICS = ("cpr.events", "dar.events", "atp.events")
 OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter")
@@ -49,6 +52,8 @@ class WorkerSettings(BaseSettings):
     persons: Path
     cases: Path | None = None
     casesystem_url: str | None = None
+    casesystem_token: SecretStr | None = None
+    casesystem_token_file: Path | None = None
     rules: Path = DEFAULT_RULES
     window: timedelta = timedelta(hours=24)
     municipality: str = "0561"
@@ -65,7 +70,9 @@ class WorkerSettings(BaseSettings):
     checkpoint_interval: int = 20_000
     checkpoint_dir: Path | None = None
     checkpoint_key: SecretStr | None = None
-    data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
+    data_dir: Path = Field(
+        default_factory=lambda data: state_dir(f"worker-{data.get('app_id', 'triage')}"))
+    """Never a fixed, shared ``/tmp`` path: by default a per-user directory (see the table)."""
 
     # Kafka over TLS and SASL (triage.stream.kafka_security turns these into client kwargs).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
@@ -115,6 +122,24 @@ class WorkerSettings(BaseSettings):
         if (self.kafka_cert_file is None) != (self.kafka_key_file is None):
             raise ValueError("set both TRIAGE_KAFKA_CERT_FILE and TRIAGE_KAFKA_KEY_FILE "
                              "(a client certificate and its key), or neither")
+        return self
+
+    def casesystem_client(self, **options: Any) -> CaseSystemClient:
+        """A client of the configured case system, with the configured credentials."""
+        from connectors.casesystem.client import CaseSystemClient
+
+        assert self.casesystem_url is not None
+        token = (self.casesystem_token.get_secret_value()
+                 if self.casesystem_token is not None else None)
+        return CaseSystemClient(self.casesystem_url, token=token,
+                                token_file=self.casesystem_token_file if token is None else None,
+                                **options)
+
+    @model_validator(mode="after")
+    def _private_data_dir(self) -> WorkerSettings:
+        """The data directory exists, is this user's and is ``0700`` (faust keeps offsets and
+        table data there)."""
+        private_dir(self.data_dir)
         return self
 
     @field_validator("municipality", mode="before")
