@@ -446,12 +446,13 @@ class Triage:
                 assert rule is not None
                 raised = self.ruleset.raises(rule.score)
                 correlation_id, task_id = self._correlate(event, j, raised, drafts)
+                j.facts = {k: v for k, v in j.facts.items() if v is not MISSING}
                 verdicts.append(CaseVerdict(
                     case_id=j.case.case_id, outcome="raised" if raised else "suppressed",
                     score=rule.score, rule=rule.id, reason=rule.reason,
                     unit=rule.unit or j.case.unit, title=rule.title,
                     payment_hold=rule.payment_hold and raised, correlation_id=correlation_id,
-                    task_id=task_id))
+                    task_id=task_id, facts=j.facts))
             out.decisions.append(self._decision(event, verdicts, now))
             out.kinds.append(f"{event.source}/{event.type}")
         for task_id, (j, event_ids, correlation_id) in drafts.items():
@@ -461,7 +462,7 @@ class Triage:
                 task_id=task_id, case_id=j.case.case_id, unit=rule.unit or j.case.unit,
                 benefit=j.case.benefit, title=rule.title, reason=rule.reason, rule=rule.id,
                 score=rule.score, payment_hold=rule.payment_hold, event_ids=event_ids,
-                facts={k: v for k, v in j.facts.items() if v is not MISSING},
+                facts=j.facts,
                 correlation_id=correlation_id, created_at=now))
 
     def _correlate(self, event: Event, j: _Judgement, raised: bool,
@@ -511,13 +512,14 @@ class Triage:
             return Decision(event_id=event.event_id,
                             outcome="raised" if self.ruleset.raises(rule.score) else "suppressed",
                             score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
-                            correlation_id=None, ruleset=self.ruleset.version, decided_at=now)
+                            correlation_id=None, ruleset=self.ruleset.version, decided_at=now,
+                            **_about(event))
         top = max(verdicts, key=lambda v: (v.outcome == "raised", v.score))
         return Decision(
             event_id=event.event_id, outcome=top.outcome, score=top.score, rule=top.rule,
             reason=top.reason, cases=verdicts,
             correlation_id=next((v.correlation_id for v in verdicts if v.correlation_id), None),
-            ruleset=self.ruleset.version, decided_at=now)
+            ruleset=self.ruleset.version, decided_at=now, **_about(event))
 
     def _invalid(self, event: InvalidEvent) -> Decision:
         return Decision(event_id=event.event_id, outcome="invalid", score=0.0, rule=INVALID.id,
@@ -547,6 +549,12 @@ class Triage:
             bundle = self._bundles.get(key)
             if bundle is not None and bundle.until < now:
                 del self._bundles[key]
+
+
+def _about(event: Event) -> dict[str, str]:
+    """The decision's additive fields naming its event (models/outputs.py)."""
+    return {"event_source": event.source, "event_type": event.type,
+            "registered_at": event.registered_at.isoformat()}
 
 
 def parse_window(text: str) -> timedelta:

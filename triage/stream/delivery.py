@@ -66,7 +66,7 @@ class TaskDelivery(Service):
         while not self.should_stop:
             try:
                 created = await self.client.deliver(task)
-                self.metrics.delivered.labels("created" if created else "repeat").inc()
+                self.metrics.delivered.labels("accepted" if created else "repeat").inc()
                 return
             except TaskConflict as exc:
                 self.metrics.delivered.labels("conflict").inc()
@@ -74,7 +74,7 @@ class TaskDelivery(Service):
                           exc)
                 return
             except CaseSystemError as exc:
-                self.metrics.delivered.labels("retry").inc()
+                self.metrics.delivered.labels("failed").inc()
                 log.warning("task delivery failed, retrying in %.1f s: %s", pause, exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
