@@ -35,11 +35,18 @@ production. Precedence, highest first: the environment, the file named by ``TRIA
                             shared by the workers that may take a journal partition over
 ``TRIAGE_CHECKPOINT_KEY``   HMAC key of the checkpoints (default: a key file in that directory)
 ``TRIAGE_DATA_DIR``         faust's local data directory (default a temporary directory)
+``TRIAGE_DECISION_LOG``     the decision log: ``sqlite:///path`` or ``postgresql://…`` (default
+                            a SQLite file in the data directory; ``off``: none)
+``TRIAGE_DECISION_LOG_GROUP`` its consumer group (default ``<app id>-decisionlog``)
+``TRIAGE_DECISION_RETENTION`` how long decisions are kept, by ``decided_at`` (default ``90d``)
+``TRIAGE_VIEWER_TOKEN``     token for the page and its API (which show case ids); without it
+                            the web port must be bound to loopback
 ==========================  ====================================================================
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from datetime import timedelta
@@ -91,9 +98,13 @@ class WorkerSettings(BaseSettings):
     checkpoint_dir: Path | None = None
     checkpoint_key: SecretStr | None = None
     data_dir: Path = Path(tempfile.gettempdir()) / "triage-worker"
+    decision_log: str | None = None
+    decision_log_group: str | None = None
+    decision_retention: timedelta = timedelta(days=90)
+    viewer_token: SecretStr | None = None
 
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
-                     "max_clock_jump", "max_idle", mode="before")
+                     "max_clock_jump", "max_idle", "decision_retention", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip() in ("0", "0s", "0ms"):
@@ -113,6 +124,21 @@ class WorkerSettings(BaseSettings):
         if self.cases is None and self.casesystem_url is None:
             raise ValueError("set TRIAGE_CASES (a cases file) or TRIAGE_CASESYSTEM_URL")
         return self
+
+    @model_validator(mode="after")
+    def _page_needs_loopback_or_token(self) -> WorkerSettings:
+        if self.viewer_token is None and not is_loopback(self.web_host):
+            raise ValueError(f"TRIAGE_WEB_HOST {self.web_host} is not a loopback address: set "
+                             "TRIAGE_VIEWER_TOKEN, since the page shows case ids")
+        return self
+
+    @property
+    def decision_log_url(self) -> str | None:
+        """The decision log's URL, or None when it is off."""
+        if self.decision_log is None:
+            return f"sqlite:///{self.data_dir / 'decisions.sqlite3'}"
+        return None if self.decision_log.strip().lower() in ("off", "none", "") \
+            else self.decision_log
 
     @field_validator("municipality", mode="before")
     @classmethod
@@ -135,3 +161,18 @@ class WorkerSettings(BaseSettings):
         if path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
         return tuple(sources)
+
+
+def default_data_dir() -> Path:
+    """The data directory when ``TRIAGE_DATA_DIR`` is not set."""
+    return Path(tempfile.gettempdir()) / "triage-worker"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

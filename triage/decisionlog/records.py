@@ -1,0 +1,166 @@
+"""From what ``triage.decisions`` and ``triage.tasks`` carry to the rows the decision log keeps.
+
+Three things happen on the way in:
+
+* **A key.** A decision is stored once per ``event_id`` (the contract's idempotency key), so a
+  redelivery, or a repeat the worker writes after a crash, is recognised. An invalid line
+  without an ``event_id`` is keyed by a digest of its decision without ``decided_at``: its
+  repeats are recognised too, at the price that two id-less lines with the very same error
+  count once (documented in ``docs/dashboard.md``).
+* **No CPR number in clear.** Decisions hold none, but every string stored — reasons, titles,
+  facts, errors, ids — is passed through :func:`mask_strings` all the same, and a task's facts
+  and event ids with it.
+* **Timestamps in UTC**, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so they sort and compare
+  chronologically as text in SQLite and PostgreSQL alike, and ``substr`` buckets them by hour or
+  day in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from triage.stream.metrics import decision_unit
+
+_CPR = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+INVALID_KEY_PREFIX = "invalid:"
+
+
+def mask_text(text: str) -> str:
+    """Anything shaped like a CPR number becomes ``DDMMYY-****``."""
+    return _CPR.sub(r"\1-****", text) if any(c.isdigit() for c in text) else text
+
+
+def mask_strings(value: Any) -> Any:
+    """``value`` with :func:`mask_text` applied to every string inside it (keys included)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_text(k): mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_strings(v) for v in value]
+    return value
+
+
+def utc_text(value: str | None) -> str | None:
+    """An RFC 3339 timestamp as fixed-width UTC text; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decision_key(decision: dict[str, Any]) -> str:
+    """The idempotency key of a decision: its (masked) ``event_id``, or for an id-less invalid
+    line a digest of the decision without its wall-clock stamp."""
+    event_id = decision.get("event_id")
+    if isinstance(event_id, str) and event_id:
+        masked = mask_text(event_id)
+        if masked == event_id:
+            return event_id
+        return f"{masked}#{hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()}"
+    stable = {k: v for k, v in decision.items() if k != "decided_at"}
+    digest = hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return INVALID_KEY_PREFIX + digest[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    key: str
+    case_id: str
+    outcome: str
+    rule: str
+    unit: str | None
+    task_id: str | None
+    decided_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    """One decision as the log stores it, with its per-case verdicts."""
+
+    key: str
+    event_id: str | None
+    outcome: str
+    rule: str
+    event_source: str | None
+    event_type: str | None
+    unit: str | None
+    registered_at: str | None
+    decided_at: str
+    ruleset: str | None
+    correlation_id: str | None
+    body: str
+    verdicts: tuple[VerdictRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    task_id: str
+    case_id: str
+    rule: str | None
+    unit: str | None
+    created_at: str
+    body: str
+
+
+class UnusableRecord(ValueError):
+    """A record on the decisions or tasks topic that is not a decision or task at all."""
+
+
+def decision_row(raw: bytes) -> DecisionRow:
+    """The row for one ``triage.decisions`` record value."""
+    try:
+        decision = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UnusableRecord("not JSON") from None
+    if not isinstance(decision, dict) or not isinstance(decision.get("outcome"), str):
+        raise UnusableRecord("not a decision")
+    key = decision_key(decision)
+    decision = mask_strings(decision)
+    decided_at = utc_text(decision.get("decided_at")) or utc_of(datetime.now(UTC))
+    cases = [c for c in decision.get("cases") or [] if isinstance(c, dict)]
+    unit = decision_unit(decision["outcome"], str(decision.get("rule")),
+                         ((str(c.get("unit")), str(c.get("outcome")), str(c.get("rule")))
+                          for c in cases))
+    verdicts = tuple(VerdictRow(key=key, case_id=str(c.get("case_id")),
+                                outcome=str(c.get("outcome")), rule=str(c.get("rule")),
+                                unit=c.get("unit"), task_id=c.get("task_id"),
+                                decided_at=decided_at)
+                     for c in cases if c.get("case_id"))
+    return DecisionRow(
+        key=key, event_id=decision.get("event_id"), outcome=decision["outcome"],
+        rule=str(decision.get("rule")), event_source=decision.get("event_source"),
+        event_type=decision.get("event_type"), unit=unit,
+        registered_at=utc_text(decision.get("registered_at")), decided_at=decided_at,
+        ruleset=decision.get("ruleset"), correlation_id=decision.get("correlation_id"),
+        body=orjson.dumps(decision).decode(), verdicts=verdicts)
+
+
+def task_row(raw: bytes) -> TaskRow:
+    """The row for one ``triage.tasks`` record value (facts and all strings masked)."""
+    try:
+        task = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UnusableRecord("not JSON") from None
+    if not isinstance(task, dict) or not task.get("task_id") or not task.get("case_id"):
+        raise UnusableRecord("not a task")
+    task = mask_strings(task)
+    return TaskRow(task_id=task["task_id"], case_id=task["case_id"], rule=task.get("rule"),
+                   unit=task.get("unit"),
+                   created_at=utc_text(task.get("created_at")) or utc_of(datetime.now(UTC)),
+                   body=orjson.dumps(task).decode())
