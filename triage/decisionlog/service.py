@@ -164,3 +164,25 @@ class DecisionLogFeed(Service):
         from triage.stream.lag import aiokafka_lag
 
         return aiokafka_lag(self.consumer)
+
+
+def attach(app: Any, worker: Any) -> DecisionLogFeed | None:
+    """Run the decision-log feed as a service of ``app`` for ``worker``'s settings; None when
+    ``TRIAGE_DECISION_LOG=off``. A URL of an unknown kind stops the start, with its reason."""
+    from triage.decisionlog.store import check_url
+
+    s = worker.settings
+    url = s.decision_log_url
+    if url is None:
+        return None
+    check_url(url)
+    session_ms = int(s.session_timeout.total_seconds() * 1000)
+    feed = DecisionLogFeed(
+        AsyncLog(url), bootstrap=s.bootstrap,
+        group_id=s.decision_log_group or f"{s.app_id}-decisionlog",
+        retention=s.decision_retention,
+        fetch_wait_ms=int(s.fetch_wait.total_seconds() * 1000), session_timeout_ms=session_ms,
+        loop=app.loop, beacon=app.beacon)
+    app.service(feed)
+    worker.metrics.lag_sources.append(feed.lag)
+    return feed

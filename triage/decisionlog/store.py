@@ -81,25 +81,29 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'decisions.sqlite3'}"
 
 
+def check_url(url: str) -> None:
+    """Raise :class:`LogUrlError` unless ``url`` names a kind of log this service keeps."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise LogUrlError(f"decision log URL must start with sqlite:// or postgresql:// "
+                          f"(got {scheme or 'no scheme'}:)")
+    if scheme == "sqlite" and not url.removeprefix("sqlite:").lstrip("/"):
+        raise LogUrlError("sqlite URL without a path (use sqlite:///path/to/file)")
+
+
 def open_log(url: str) -> DecisionLog:
     """``sqlite:///absolute/path`` (or ``sqlite:relative/path``) or ``postgresql://…``."""
-    scheme = urlsplit(url).scheme
-    if scheme == "sqlite":
+    check_url(url)
+    if url.startswith("sqlite:"):
         path = url[len("sqlite://"):] if url.startswith("sqlite://") else url[len("sqlite:"):]
-        if not path:
-            raise LogUrlError("sqlite URL without a path (use sqlite:///path/to/file)")
         return DecisionLog(_sqlite(Path(unquote(path))), SQLITE)
-    if scheme in ("postgresql", "postgres"):
-        import psycopg
+    import psycopg  # postgresql:// or postgres://
 
-        try:
-            connection = psycopg.connect(url, autocommit=False, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise LogUrlError(f"cannot connect to the decision log: "
-                              f"{type(exc).__name__}") from None
-        return DecisionLog(connection, POSTGRES)
-    raise LogUrlError(f"decision log URL must start with sqlite:// or postgresql:// "
-                      f"(got {scheme or 'no scheme'}:)")
+    try:
+        connection = psycopg.connect(url, autocommit=False, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise LogUrlError(f"cannot connect to the decision log: {type(exc).__name__}") from None
+    return DecisionLog(connection, POSTGRES)
 
 
 def _sqlite(path: Path) -> sqlite3.Connection:

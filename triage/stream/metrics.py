@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from triage.core import Outputs
 from triage.models.events import KNOWN_TYPES
@@ -34,6 +35,8 @@ DELIVERY_RESULTS = ("accepted", "repeat", "conflict", "failed")
 RELOAD_RESULTS = ("accepted", "rejected")
 SHADOW_TRANSITIONS = ("raised->raised", "raised->suppressed", "suppressed->raised",
                       "suppressed->suppressed")
+LAG_TOPICS = frozenset(("cpr.events", "dar.events", "atp.events", "triage.routed",
+                        "triage.decisions", "triage.tasks", "triage.deadletter"))
 OTHER = "other"
 UNKNOWN = "unknown"
 NO_UNIT = "none"
@@ -132,10 +135,10 @@ class WorkerMetrics:
             "triage_decision_latency_seconds",
             "Wall time from a journal record's arrival to the decisions it released.",
             buckets=LATENCY_BUCKETS, registry=r)
-        self.lag = Gauge(
-            "triage_consumer_lag_records",
-            "Records behind the fetch high watermark, per consumed topic partition.",
-            ["topic", "partition"], registry=r)
+        self.lag_sources: list[Callable[[], dict[tuple[str, int], int]]] = []
+        """Functions giving ``(topic, partition) → records behind``, read at scrape time
+        (:mod:`triage.stream.lag`); the worker's consumers register theirs."""
+        r.register(_LagCollector(self.lag_sources))
         self.skipped = Counter(
             "triage_journal_skipped_total", "Journal records delivered again and skipped.",
             registry=r)
@@ -239,11 +242,37 @@ class WorkerMetrics:
         if transition in SHADOW_TRANSITIONS:
             self.shadow.labels(transition).inc()
 
-    def set_lag(self, lags: dict[tuple[str, int], int]) -> None:
-        """Replace the lag gauge's series with ``lags`` (topic, partition) → records behind."""
-        self.lag.clear()
-        for (topic, partition), behind in lags.items():
-            self.lag.labels(topic, str(partition)).set(max(0, behind))
+
+
+class _LagCollector:
+    """``triage_consumer_lag_records{topic,partition}``, computed when scraped."""
+
+    def __init__(self, sources: list[Callable[[], dict[tuple[str, int], int]]]) -> None:
+        self.sources = sources
+
+    def describe(self) -> list[Any]:
+        return [self._family()]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "triage_consumer_lag_records",
+            "Records behind the fetch high watermark, per consumed topic partition.",
+            labels=["topic", "partition"])
+
+    def collect(self) -> Iterable[Any]:
+        family = self._family()
+        lags: dict[tuple[str, int], int] = {}
+        for source in list(self.sources):
+            try:
+                found = source()
+            except Exception:  # a consumer between assignments: no figure this scrape
+                continue
+            for where, behind in found.items():
+                lags[where] = max(lags.get(where, 0), behind)
+        for (topic, partition), behind in sorted(lags.items()):
+            if topic in LAG_TOPICS:  # a closed set: faust's internal topics are not ours
+                family.add_metric([topic, str(partition)], float(max(0, behind)))
+        yield family
 
 
 def registry_collector(registry: CollectorRegistry) -> Any:
