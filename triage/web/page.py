@@ -34,7 +34,8 @@ def _table(id_: str, key: str) -> str:
 def dashboard(poll_ms: int = 5000) -> str:
     cards = "".join((
         _card("total", "decisions (events)"), _card("suppressed", "suppressed", "suppressed"),
-        _card("raised", "raised", "raised"), _card("suppression_rate", "suppression rate"),
+        _card("raised", "raised", "raised"), _card("invalid", "invalid"),
+        _card("suppression_rate", "suppression rate"),
         _card("tasks_created", "tasks created"), _card("tasks_delivered", "tasks delivered"),
         _card("open_household_moves", "open household moves"),
         _card("waiting_events", "events waiting for them"),

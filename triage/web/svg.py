@@ -15,15 +15,14 @@ OUTCOMES = (("suppressed", "#2f7d4a"), ("raised", "#c2452d"), ("invalid", "#8a8a
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 
 
-def _nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value``."""
-    if value <= 5:
-        return 5
-    step = 10 ** (len(str(value)) - 1)
-    for factor in (1, 2, 2.5, 5, 10):
-        if value <= factor * step:
-            return int(factor * step)
-    return value
+def _nice_step(value: int, lines: int = 4) -> int:
+    """A round whole-number gridline step so that ``lines`` steps reach ``value``."""
+    need = max(1, -(-value // lines))
+    magnitude = 10 ** (len(str(need)) - 1)
+    for factor in (1, 2, 5, 10):
+        if need <= factor * magnitude:
+            return factor * magnitude
+    return need
 
 
 def _legend(x: float, y: float) -> str:
@@ -42,15 +41,16 @@ def empty(width: int, height: int, message: str) -> str:
             f'</text></svg>')
 
 
-def columns(points: Sequence[Mapping[str, object]], *, title: str, width: int = 720,
-            height: int = 240) -> str:
+def columns(points: Sequence[Mapping[str, object]], *, title: str, width: int = 1200,
+            height: int = 260) -> str:
     """Stacked columns, one per ``point`` (``{"bucket": label, "suppressed": n, …}``)."""
     if not points:
         return empty(width, height, f"{title}: no decisions yet")
     left, right, top, bottom = 48, 12, 24, 42
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(int(p.get(o, 0) or 0) for o, _ in OUTCOMES) for p in points]  # type: ignore[call-overload]
-    top_value = _nice_max(max(totals))
+    step = _nice_step(max(totals))
+    top_value = step * 4
     slot = plot_w / len(points)
     bar = max(1.0, slot * 0.8)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
@@ -58,7 +58,7 @@ def columns(points: Sequence[Mapping[str, object]], *, title: str, width: int = 
            f'<text x="{left}" y="14" {FONT} font-weight="bold">{escape(title)}</text>',
            _legend(width - 3 * 84 - right, 14)]
     for i in range(5):
-        value = top_value * i / 4
+        value = step * i
         y = top + plot_h - plot_h * i / 4
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'stroke="#ddd"/><text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" '
