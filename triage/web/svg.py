@@ -18,10 +18,10 @@ FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 def _nice_step(value: int, lines: int = 4) -> int:
     """A round whole-number gridline step so that ``lines`` steps reach ``value``."""
     need = max(1, -(-value // lines))
-    magnitude = 10 ** (len(str(need)) - 1)
+    magnitude: int = 10 ** (len(str(need)) - 1)
     for factor in (1, 2, 5, 10):
         if need <= factor * magnitude:
-            return factor * magnitude
+            return int(factor * magnitude)
     return need
 
 
