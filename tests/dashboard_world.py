@@ -80,9 +80,11 @@ def wait_for_log(base: str, total: int, headers: dict[str, str] | None = None,
 
 
 @contextmanager
-def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7,
+def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7, casesystem: bool = False,
                     **settings: str) -> Iterator[Running]:
-    """A worker (extra ``TRIAGE_…`` ``settings``) that has decided a simulated backlog."""
+    """A worker (extra ``TRIAGE_…`` ``settings``) that has decided a simulated backlog; with
+    ``casesystem``, against the reference case system (`triage casesystem serve`)."""
+    from tests.test_end_to_end import serve_casesystem
     from triage.simulate import simulate
 
     simulate(folder, seed=seed, events=events)
@@ -92,6 +94,11 @@ def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7,
     expected = {label["event_id"] for label in labels} | {"close-windows"}
     with EmbeddedBroker(log_path=folder / "broker.log") as broker:
         create_topics(broker, partitions=3)
+        server = None
+        if casesystem:
+            cs_port = free_port()
+            server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "cs-tasks.jsonl")
+            settings["casesystem_url"] = f"http://127.0.0.1:{cs_port}"
         port = free_port()
         worker = start_worker(broker.bootstrap, folder, port, 3, **settings)
         try:
@@ -101,3 +108,5 @@ def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7,
             yield Running(broker, folder, port, worker, backlog)
         finally:
             stop_process(worker)
+            if server is not None:
+                stop_process(server)
