@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 
-.PHONY: setup demo replay-demo test lint bench clean
+.PHONY: setup debs demo replay-demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,12 @@ replay-demo: setup
 	$(BIN)/triage replay $(DEMO)/events.jsonl --persons $(DEMO)/persons.jsonl \
 	    --cases $(DEMO)/cases.jsonl --out $(DEMO)/decisions.jsonl --tasks $(DEMO)/tasks.jsonl
 
+## debs: the Debian packages the tests drive (chromium, prometheus, postgresql), when missing
+debs:
+	scripts/ensure-debs
+
 ## test: lint, type-check the core, run every test (exit status is honest)
-test: setup lint
+test: setup lint debs
 	$(BIN)/python -m pytest
 
 lint: setup
