@@ -19,6 +19,7 @@ decided today).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -53,9 +54,20 @@ class AsyncLog:
         return self._log
 
     async def call(self, method: Callable[[DecisionLog], T]) -> T:
-        """Run ``method(log)`` on the log's thread (opening the log on first use)."""
+        """Run ``method(log)`` on the log's thread (opening the log on first use). A failure
+        drops the connection, so the next call reconnects (a restarted database server)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: method(self._open()))
+        return await loop.run_in_executor(self._executor, partial(self._run, method))
+
+    def _run(self, method: Callable[[DecisionLog], T]) -> T:
+        log = self._open()
+        try:
+            return method(log)
+        except Exception:
+            self._log = None
+            with contextlib.suppress(Exception):  # already broken: nothing to close
+                log.close()
+            raise
 
     async def aclose(self) -> None:
         def close() -> None:

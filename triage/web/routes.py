@@ -103,8 +103,13 @@ def install(app: faust.App, worker: Any, *, poll_ms: int = 5000) -> None:
 
     async def api_summary(self: Any, request: aioweb.Request) -> aioweb.StreamResponse:
         updating_gauges()
-        logged = await from_log(log_figures)
-        return _json(summary(live_figures(metrics.registry), logged, log_state(feed())))
+        state = log_state(feed())
+        try:
+            logged = await from_log(log_figures)
+        except Exception as exc:  # the log's database is down: the live figures still show
+            logged = None
+            state["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return _json(summary(live_figures(metrics.registry), logged, state))
 
     def series_args(request: aioweb.Request) -> tuple[str, str, int] | None:
         clock = request.query.get("clock", "registered_at")
