@@ -113,6 +113,7 @@ def test_the_page_shows_the_decided_backlog_and_explains_an_event_and_a_case(bro
         browser.find_element(By.ID, "explore-go").click()
         wait.until(lambda d: d.find_element(By.ID, "explore-result").get_attribute(
             "data-loaded") == f"event:{event['event_id']}")
+        browser.execute_script("document.getElementById('explore').scrollIntoView()")
         result = browser.find_element(By.ID, "explore-result").text
         for expected in (event["rule"], event["reason"], verdict["case_id"], verdict["task_id"],
                          event["ruleset"], verdict["title"]):

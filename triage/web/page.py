@@ -63,6 +63,12 @@ def dashboard(poll_ms: int = 5000) -> str:
 <section><h2>Figures</h2><div class="cards">{cards}</div>
 <p class="muted">Decisions are counted once per event id from the decision log; live figures
 (moves, waiting events, deliveries, late events, lag) come from this worker.</p></section>
+<section><h2>Decision explorer</h2>
+<form class="explore" id="explore"><select id="explore-kind"><option value="event">event id
+</option><option value="case">case id</option></select>
+<input id="explore-id" name="id" autocomplete="off" placeholder="event or case id">
+<button type="submit" id="explore-go">Find</button></form>
+<div id="explore-result"></div></section>
 <section><h2>Suppressed versus raised over time</h2>
 <div class="controls"><label>by <select id="clock"><option value="registered_at">event time
 (registered_at)</option><option value="decided_at">decision time</option></select></label>
@@ -80,12 +86,6 @@ def dashboard(poll_ms: int = 5000) -> str:
 <section><h2>By owning unit</h2>{_table("unit", "unit")}</section>
 <section><h2>By ruleset version</h2>{_table("ruleset", "ruleset")}</section>
 </div>
-<section><h2>Decision explorer</h2>
-<form class="explore" id="explore"><select id="explore-kind"><option value="event">event id
-</option><option value="case">case id</option></select>
-<input id="explore-id" name="id" autocomplete="off" placeholder="event or case id">
-<button type="submit" id="explore-go">Find</button></form>
-<div id="explore-result"></div></section>
 </main>
 <script src="/assets/dashboard.js"></script>
 </body></html>"""
