@@ -27,7 +27,8 @@ from prometheus_client.core import GaugeMetricFamily
 from triage.core import Outputs
 from triage.models.events import KNOWN_TYPES
 
-BUILT_IN_RULES = ("unclassified", "no-affected-case", "could-not-check", "invalid")
+BUILT_IN_RULES = ("unclassified", "no-affected-case", "could-not-check", "invalid",
+                  "arrived-too-late", "registered-at-out-of-range")
 """Verdicts the core gives without a rule file (:mod:`triage.core`)."""
 
 DEADLETTER_REASONS = ("invalid", "oversized", "conflict")
