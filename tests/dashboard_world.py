@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.test_worker import closing_event, consume, decided, produce
+from tests.test_worker import consume, decided, produce
 from triage.decisionlog import decision_key
 from triage.dev import create_topics, start_worker, stop_process, wait_ready
 from triage.stream.broker import EmbeddedBroker, free_port
@@ -89,9 +89,8 @@ def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7, casesystem
 
     simulate(folder, seed=seed, events=events)
     lines = [line for line in (folder / "events.jsonl").read_bytes().splitlines() if line]
-    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (folder / "labels.jsonl").read_bytes().splitlines()]
-    expected = {label["event_id"] for label in labels} | {"close-windows"}
+    expected = {label["event_id"] for label in labels}
     with EmbeddedBroker(log_path=folder / "broker.log") as broker:
         create_topics(broker, partitions=3)
         server = None

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.dashboard_world import read_backlog
-from tests.test_worker import closing_event, consume, produce
+from tests.test_worker import consume, produce
 from triage.decisionlog import open_log
 from triage.dev import create_topics, start_worker, stop_process, wait_ready
 from triage.stream.broker import EmbeddedBroker, free_port
@@ -44,9 +44,8 @@ def test_every_decision_is_logged_once_through_a_crash_a_restart_and_redelivery(
            else request.getfixturevalue("postgres_url"))
     simulate(tmp_path, seed=11, events=2_000)
     lines = [line for line in (tmp_path / "events.jsonl").read_bytes().splitlines() if line]
-    lines.append(closing_event(lines))
     labels = [orjson.loads(x) for x in (tmp_path / "labels.jsonl").read_bytes().splitlines()]
-    expected = {label["event_id"] for label in labels} | {"close-windows"}
+    expected = {label["event_id"] for label in labels}
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         create_topics(broker, partitions=3)
         port = free_port()

@@ -223,7 +223,7 @@ class WorkerMetrics:
         for task in out.tasks:
             self.tasks.labels(rule(task.rule), unit(task.unit)).inc()
         for bad in out.deadletters:
-            reason = getattr(bad, "reason", "invalid")
+            reason = bad.reason
             self.deadletters.labels(reason if reason in DEADLETTER_REASONS else "invalid").inc()
         if out.late:
             self.late.inc(out.late)
