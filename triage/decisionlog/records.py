@@ -7,9 +7,11 @@ Three things happen on the way in:
   without an ``event_id`` is keyed by a digest of its decision without ``decided_at``: its
   repeats are recognised too, at the price that two id-less lines with the very same error
   count once (documented in ``docs/dashboard.md``).
-* **No CPR number in clear.** Decisions hold none, but every string stored — reasons, titles,
-  facts, errors, ids — is passed through :func:`mask_strings` all the same, and a task's facts
-  and event ids with it.
+* **No CPR number in clear.** Decisions hold none, but every free text stored — reasons,
+  titles, errors, facts (a task's too) — is masked all the same (:func:`mask_record`). Ids are
+  keys, not text: they are left as they are (ids derived from CPR data are keyed hashes). A
+  record with nothing CPR-shaped in it — every one, normally — is stored as it came, without
+  being parsed twice: the feed keeps up with the decider.
 * **Timestamps in UTC**, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so they sort and compare
   chronologically as text in SQLite and PostgreSQL alike, and ``substr`` buckets them by hour or
   day in both.
@@ -27,13 +29,30 @@ import orjson
 
 from triage.stream.metrics import decision_unit
 
-_CPR = re.compile(r"(?<!\d)(\d{6})-?\d{4}(?!\d)")
+_CPR = re.compile(r"(?<![0-9A-Za-z])(\d{6})-?\d{4}(?![0-9A-Za-z])")
+_CPR_BYTES = re.compile(rb"\d{6}-?\d{4}")
+"""A quick, wider test: a record it does not match has nothing to mask."""
 INVALID_KEY_PREFIX = "invalid:"
+TEXT_FIELDS = ("reason", "title", "error")
 
 
 def mask_text(text: str) -> str:
-    """Anything shaped like a CPR number becomes ``DDMMYY-****``."""
-    return _CPR.sub(r"\1-****", text) if any(c.isdigit() for c in text) else text
+    """Anything shaped like a CPR number (ten digits, or six, a dash and four, standing
+    alone) becomes ``DDMMYY-****``."""
+    return _CPR.sub(r"\1-****", text)
+
+
+def mask_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A decision or task with its free texts and facts masked, and its case verdicts'."""
+    out = dict(record)
+    for name in TEXT_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = mask_text(out[name])
+    if isinstance(out.get("facts"), dict):
+        out["facts"] = mask_strings(out["facts"])
+    if isinstance(out.get("cases"), list):
+        out["cases"] = [mask_record(c) if isinstance(c, dict) else c for c in out["cases"]]
+    return out
 
 
 def mask_strings(value: Any) -> Any:
@@ -57,22 +76,20 @@ def utc_text(value: str | None) -> str | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_of(parsed)
 
 
 def utc_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def decision_key(decision: dict[str, Any]) -> str:
-    """The idempotency key of a decision: its (masked) ``event_id``, or for an id-less invalid
+    """The idempotency key of a decision: its ``event_id``, or for an id-less invalid
     line a digest of the decision without its wall-clock stamp."""
     event_id = decision.get("event_id")
     if isinstance(event_id, str) and event_id:
-        masked = mask_text(event_id)
-        if masked == event_id:
-            return event_id
-        return f"{masked}#{hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()}"
+        return event_id
     stable = {k: v for k, v in decision.items() if k != "decided_at"}
     digest = hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return INVALID_KEY_PREFIX + digest[:32]
@@ -131,7 +148,10 @@ def decision_row(raw: bytes) -> DecisionRow:
     if not isinstance(decision, dict) or not isinstance(decision.get("outcome"), str):
         raise UnusableRecord("not a decision")
     key = decision_key(decision)
-    decision = mask_strings(decision)
+    body = raw.decode()
+    if _CPR_BYTES.search(raw):
+        decision = mask_record(decision)
+        body = orjson.dumps(decision).decode()
     decided_at = utc_text(decision.get("decided_at")) or utc_of(datetime.now(UTC))
     cases = [c for c in decision.get("cases") or [] if isinstance(c, dict)]
     unit = decision_unit(decision["outcome"], str(decision.get("rule")),
@@ -148,7 +168,7 @@ def decision_row(raw: bytes) -> DecisionRow:
         event_type=decision.get("event_type"), unit=unit,
         registered_at=utc_text(decision.get("registered_at")), decided_at=decided_at,
         ruleset=decision.get("ruleset"), correlation_id=decision.get("correlation_id"),
-        body=orjson.dumps(decision).decode(), verdicts=verdicts)
+        body=body, verdicts=verdicts)
 
 
 def task_row(raw: bytes) -> TaskRow:
@@ -159,8 +179,11 @@ def task_row(raw: bytes) -> TaskRow:
         raise UnusableRecord("not JSON") from None
     if not isinstance(task, dict) or not task.get("task_id") or not task.get("case_id"):
         raise UnusableRecord("not a task")
-    task = mask_strings(task)
+    body = raw.decode()
+    if _CPR_BYTES.search(raw):
+        task = mask_record(task)
+        body = orjson.dumps(task).decode()
     return TaskRow(task_id=task["task_id"], case_id=task["case_id"], rule=task.get("rule"),
                    unit=task.get("unit"),
                    created_at=utc_text(task.get("created_at")) or utc_of(datetime.now(UTC)),
-                   body=orjson.dumps(task).decode())
+                   body=body)

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from triage.decisionlog.records import DecisionRow, TaskRow, mask_text, utc_of
+from triage.decisionlog.records import DecisionRow, TaskRow, utc_of
 
 SERIES_BUCKETS = {"hour": 13, "day": 10}
 """Characters of a UTC timestamp text that name its bucket (``2025-03-01T14``, ``2025-03-01``)."""
@@ -167,30 +167,28 @@ class DecisionLog:
         many decisions were new (repeats are ignored)."""
         sql = self.dialect.sql
         decisions, tasks = list(decisions), list(tasks)
-        new = 0
         with self._transaction() as cur:
-            for d in decisions:
-                cur.execute(sql(
-                    "INSERT INTO decisions (key, event_id, outcome, rule, event_source, "
-                    "event_type, unit, registered_at, decided_at, ruleset, correlation_id, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"),
-                    (d.key, d.event_id, d.outcome, d.rule, d.event_source, d.event_type,
-                     d.unit, d.registered_at, d.decided_at, d.ruleset, d.correlation_id,
-                     d.body))
-                if cur.rowcount == 1:
-                    new += 1
-                    for v in d.verdicts:
-                        cur.execute(sql(
-                            "INSERT INTO verdicts (key, case_id, outcome, rule, unit, task_id, "
-                            "decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                            "ON CONFLICT (key, case_id) DO NOTHING"),
-                            (v.key, v.case_id, v.outcome, v.rule, v.unit, v.task_id,
-                             v.decided_at))
-            for t in tasks:
-                cur.execute(sql(
+            cur.executemany(sql(
+                "INSERT INTO decisions (key, event_id, outcome, rule, event_source, "
+                "event_type, unit, registered_at, decided_at, ruleset, correlation_id, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"),
+                [(d.key, d.event_id, d.outcome, d.rule, d.event_source, d.event_type, d.unit,
+                  d.registered_at, d.decided_at, d.ruleset, d.correlation_id, d.body)
+                 for d in decisions])
+            new = max(cur.rowcount, 0) if decisions else 0
+            verdicts = [(v.key, v.case_id, v.outcome, v.rule, v.unit, v.task_id, v.decided_at)
+                        for d in decisions for v in d.verdicts]
+            if verdicts:  # a repeat's verdicts are repeats too: the first copy stays
+                cur.executemany(sql(
+                    "INSERT INTO verdicts (key, case_id, outcome, rule, unit, task_id, "
+                    "decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key, case_id) DO NOTHING"), verdicts)
+            if tasks:
+                cur.executemany(sql(
                     "INSERT INTO tasks (task_id, case_id, rule, unit, created_at, body) "
                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING"),
-                    (t.task_id, t.case_id, t.rule, t.unit, t.created_at, t.body))
+                    [(t.task_id, t.case_id, t.rule, t.unit, t.created_at, t.body)
+                     for t in tasks])
         return new
 
     def prune(self, before: datetime) -> dict[str, int]:
@@ -211,8 +209,7 @@ class DecisionLog:
 
     def show(self, event_id: str) -> dict[str, Any] | None:
         """The decision about ``event_id`` with the tasks its verdicts point to, or None."""
-        rows = self._rows("SELECT body FROM decisions WHERE event_id = ? OR key = ?",
-                          (mask_text(event_id), event_id))
+        rows = self._rows("SELECT body FROM decisions WHERE key = ?", (event_id,))
         if not rows:
             return None
         decision = self._body(rows[0][0])
