@@ -37,9 +37,13 @@ replay-demo: setup
 test: setup lint debs
 	$(BIN)/python -m pytest
 
-## debs: the Debian tools the deployment tests run (installed only when missing; CI is root)
+## debs: the Debian packages the tests drive for real (Compose validation, Prometheus and
+## promtool, the browser test's chromium, PostgreSQL), installed only when missing (CI is root)
 debs:
-	scripts/ensure-debs docker-compose:docker-compose promtool:prometheus
+	scripts/ensure-debs docker-compose:docker-compose promtool:prometheus \
+	    prometheus:prometheus chromium:chromium chromedriver:chromium-driver \
+	    '/usr/lib/postgresql/*/bin/initdb:postgresql' '/usr/lib/postgresql/*/bin/pg_ctl:postgresql'
+
 
 lint: setup
 	$(BIN)/ruff check triage connectors tests bench

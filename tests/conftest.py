@@ -1,3 +1,3 @@
-"""Shared pytest setup. The broker fixture lives in its own plugin module."""
+"""Shared pytest setup. The broker and PostgreSQL fixtures live in their own plugin modules."""
 
-pytest_plugins = ["tests.broker_fixture"]
+pytest_plugins = ["tests.broker_fixture", "tests.postgres_fixture"]

@@ -502,12 +502,13 @@ async def test_metrics_count_outcomes_in_the_given_registry(
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
 
-    assert value("casesystem_requests_total", operation="cases_for", outcome="ok") == 1
-    assert value("casesystem_requests_total", operation="cases_for", outcome="cache_hit") == 1
-    assert value("casesystem_requests_total", operation="udk", outcome="not_found") == 1
-    assert value("casesystem_requests_total", operation="deliver", outcome="created") == 1
-    assert value("casesystem_retries_total", operation="deliver") == 1
-    assert value("casesystem_breaker_state") == 0
+    assert value("triage_casesystem_requests_total", operation="cases_for", outcome="ok") == 1
+    assert value("triage_casesystem_requests_total", operation="cases_for",
+                 outcome="cache_hit") == 1
+    assert value("triage_casesystem_requests_total", operation="udk", outcome="not_found") == 1
+    assert value("triage_casesystem_requests_total", operation="deliver", outcome="created") == 1
+    assert value("triage_casesystem_retries_total", operation="deliver") == 1
+    assert value("triage_casesystem_breaker_state") == 0
 
 
 # --- idempotent task delivery ----------------------------------------------------------------
@@ -652,7 +653,7 @@ async def test_the_breaker_opens_fails_fast_and_a_trial_success_closes_it(
     client = make_client(attempts=1, breaker=breaker, clock=clock)
 
     def gauge() -> float | None:
-        return client.registry.get_sample_value("casesystem_breaker_state")
+        return client.registry.get_sample_value("triage_casesystem_breaker_state")
 
     server.faults.fail = True
     for _ in range(3):
@@ -679,7 +680,8 @@ async def test_the_breaker_opens_fails_fast_and_a_trial_success_closes_it(
     assert breaker.state is BreakerState.CLOSED and gauge() == 0
     assert server.request_count == reached + 1
     assert client.registry.get_sample_value(
-        "casesystem_requests_total", {"operation": "cases_for", "outcome": "breaker_open"}) == 3
+        "triage_casesystem_requests_total",
+        {"operation": "cases_for", "outcome": "breaker_open"}) == 3
 
 
 async def test_a_failed_trial_call_opens_the_breaker_again(

@@ -149,9 +149,9 @@ def test_family_moves_split_and_malformed_messages_through_kafka(broker, tmp_pat
                                lambda r: len(r) >= 2))
     assert sorted(v for _, v, _ in dead) == sorted(malformed)
     assert all(header(h, "triage-error") for _, _, h in dead)
-    assert 'triage_decisions_total{outcome="suppressed",rule="husstand-flyttet-samlet"} 4.0' \
-        in metrics
-    assert "triage_deadletters_total 2.0" in metrics
+    assert ('triage_decisions_total{outcome="suppressed",rule="husstand-flyttet-samlet",'
+            'type="address_changed",unit="jobcenter"} 4.0') in metrics
+    assert 'triage_deadletters_total{reason="invalid"} 2.0' in metrics
     journal = asyncio.run(consume(broker.bootstrap, "triage.routed",
                                   lambda r: len(r) >= len(lines)))
     assert_worker_equals_journal_replay(tmp_path, journal, records)

@@ -209,6 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pause between rounds (default 5m)")
     pd.add_argument("--rounds", type=int, help="stop after this many rounds")
 
+    dec = sub.add_parser("decisions", help="read the decision log: why was this event or "
+                                           "case decided so?")
+    dec_commands = dec.add_subparsers(dest="decisions_command", required=True,
+                                      metavar="SUBCOMMAND")
+    for name, what, help_text in (
+            ("show", "EVENT_ID", "the decision about one event, with its explanation"),
+            ("case", "CASE_ID", "every decision about one case, newest first")):
+        one = dec_commands.add_parser(name, help=help_text)
+        one.add_argument("target", metavar=what)
+        one.add_argument("--json", action="store_true", help="print JSON, as the page's API")
+    prune = dec_commands.add_parser("prune", help="remove decisions decided before a time")
+    prune.add_argument("--older-than", type=_window, required=True, metavar="DURATION",
+                       help="e.g. 90d: remove what was decided longer ago")
+    for one in dec_commands.choices.values():
+        one.add_argument("--db", metavar="URL", help="sqlite:///path or postgresql://… "
+                         "(default: TRIAGE_DECISION_LOG, else the worker's default file)")
+
     facts = rules.add_parser("facts", help="the fact catalogue rules can use")
     facts.add_argument("--format", choices=("table", "markdown"), default="table")
 
@@ -293,6 +310,15 @@ def _run(args: argparse.Namespace) -> int:
             return _snapshot(args)
         if args.command == "poll-dar":
             return _poll_dar(args)
+        if args.command == "decisions":
+            from triage.decisionlog import LogUrlError
+            from triage.decisionlog.cli import run
+
+            try:
+                return run(args.decisions_command, getattr(args, "target", None), args.db,
+                           getattr(args, "json", False), getattr(args, "older_than", None))
+            except LogUrlError as exc:
+                raise UsageError(str(exc)) from None
         if args.command == "poll-atp":
             return _poll_atp(args)
         if args.command == "feed":

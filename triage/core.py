@@ -629,12 +629,13 @@ class Triage:
                     if muted is not None:
                         rule, raised = muted, False
                 correlation_id, task_id = self._correlate(event, j, rule, raised, drafts)
+                j.facts = {k: v for k, v in j.facts.items() if v is not MISSING}
                 verdicts.append(CaseVerdict(
                     case_id=j.case.case_id, outcome="raised" if raised else "suppressed",
                     score=rule.score, rule=rule.id, reason=rule.reason,
                     unit=rule.unit or j.case.unit, title=rule.title,
                     payment_hold=rule.payment_hold and raised, correlation_id=correlation_id,
-                    task_id=task_id))
+                    task_id=task_id, facts=j.facts))
             out.decisions.append(self._decision(event, verdicts, now, ruleset))
             out.kinds.append(f"{event.source}/{event.type}")
         if shadow_ready:
@@ -644,7 +645,7 @@ class Triage:
                 task_id=task_id, case_id=j.case.case_id, unit=rule.unit or j.case.unit,
                 benefit=j.case.benefit, title=rule.title, reason=rule.reason, rule=rule.id,
                 score=rule.score, payment_hold=rule.payment_hold, event_ids=event_ids,
-                facts={k: v for k, v in j.facts.items() if v is not MISSING},
+                facts=j.facts,
                 correlation_id=correlation_id, created_at=now))
 
     def _emit_shadow(self, entries: list[_Open], now: str, out: Outputs) -> None:
@@ -725,13 +726,14 @@ class Triage:
             return Decision(event_id=event.event_id,
                             outcome="raised" if ruleset.raises(rule.score) else "suppressed",
                             score=rule.score, rule=rule.id, reason=rule.reason, cases=[],
-                            correlation_id=None, ruleset=ruleset.version, decided_at=now)
+                            correlation_id=None, ruleset=ruleset.version, decided_at=now,
+                            **_about(event))
         top = max(verdicts, key=lambda v: (v.outcome == "raised", v.score))
         return Decision(
             event_id=event.event_id, outcome=top.outcome, score=top.score, rule=top.rule,
             reason=top.reason, cases=verdicts,
             correlation_id=next((v.correlation_id for v in verdicts if v.correlation_id), None),
-            ruleset=ruleset.version, decided_at=now)
+            ruleset=ruleset.version, decided_at=now, **_about(event))
 
     def _unowned_task(self, event: Event, rule: Rule, now: str) -> Task:
         """The task for a raised decision that touches no known case: for the fallback unit,
@@ -818,6 +820,12 @@ def judge_facts(ruleset: Ruleset, facts: Mapping[str, Any]) -> tuple[Rule, bool]
     rule = first_match(rules, facts)
     assert rule is not None  # nothing is pending without a household move
     return rule, ruleset.raises(rule.score)
+
+
+def _about(event: Event) -> dict[str, str]:
+    """The decision's additive fields naming its event (models/outputs.py)."""
+    return {"event_source": event.source, "event_type": event.type,
+            "registered_at": event.registered_at.isoformat()}
 
 
 def parse_window(text: str) -> timedelta:

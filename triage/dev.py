@@ -269,7 +269,10 @@ def run_dev(demo: Path, *, events: int, rate: float, web_port: int, partitions: 
         try:
             base = f"http://127.0.0.1:{web_port}"
             wait_ready(f"{base}/ready", worker, log=log)
-            urls = {"broker": broker.bootstrap, "metrics": f"{base}/metrics",
+            urls = {"dashboard": f"{base}/", "broker": broker.bootstrap,
+                    "decision log": f"triage decisions show EVENT_ID --db sqlite:///"
+                                    f"{(demo / 'worker-data' / 'decisions.sqlite3').resolve()}",
+                    "metrics": f"{base}/metrics",
                     "readiness": f"{base}/ready", "worker log": str(log),
                     "topics": "triage.decisions, triage.tasks, triage.deadletter"}
             urls["allowed lateness"] = (f"{lateness.total_seconds() / 86400:g} days of event "

@@ -17,12 +17,12 @@ A CPR number never goes into a URL (proxies and access logs record URLs): person
 
 Metrics (in ``registry``; a private one unless given):
 
-* ``casesystem_requests_total{operation, outcome}`` — one per call, by final outcome:
+* ``triage_casesystem_requests_total{operation, outcome}`` — one per call, by final outcome:
   ``ok``, ``cache_hit``, ``coalesced``, ``created``, ``duplicate``, ``not_found``, ``conflict``,
   ``rejected``, ``bad_response``, ``timeout``, ``unreachable``, ``transport_error``,
   ``server_error``, ``breaker_open``.
-* ``casesystem_retries_total{operation}`` — attempts beyond the first.
-* ``casesystem_breaker_state`` — 0 closed, 1 open, 2 half-open (read at scrape time).
+* ``triage_casesystem_retries_total{operation}`` — attempts beyond the first.
+* ``triage_casesystem_breaker_state`` — 0 closed, 1 open, 2 half-open (read at scrape time).
 """
 
 from __future__ import annotations
@@ -190,13 +190,14 @@ class CaseSystemClient:
         self._inflight: dict[str, asyncio.Task[tuple[CaseRecord, ...]]] = {}
         self.registry = registry if registry is not None else CollectorRegistry()
         self._requests = Counter(
-            "casesystem_requests", "Calls to the case system, by operation and final outcome.",
+            "triage_casesystem_requests",
+            "Calls to the case system, by operation and final outcome.",
             ["operation", "outcome"], registry=self.registry)
         self._retries = Counter(
-            "casesystem_retries", "Attempts beyond the first, by operation.", ["operation"],
+            "triage_casesystem_retries", "Attempts beyond the first, by operation.", ["operation"],
             registry=self.registry)
         self._breaker_state = Gauge(
-            "casesystem_breaker_state",
+            "triage_casesystem_breaker_state",
             "Case system circuit breaker: 0 closed, 1 open, 2 half-open.",
             registry=self.registry)
         self._breaker_state.set_function(lambda: float(self.breaker.state.value))

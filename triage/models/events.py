@@ -237,6 +237,9 @@ class InvalidEvent:
     event_id: str | None
     error: str
     raw: bytes
+    reason: str = "invalid"
+    """Why it is dead-lettered, from a closed set (the metric's label): ``invalid``,
+    ``oversized``, ``conflict``."""
 
 
 _MODELS: dict[str, dict[str, type[EventBase]]] = {"cpr": {}, "dar": {}, "atp": {}}

@@ -5,9 +5,12 @@ for every active case the event touched, whether it was suppressed or raised, by
 why. A :class:`Task` is what a caseworker receives: one per raised (event or correlated group,
 case), bundling the group's event ids.
 
-Beyond the contract's fields a verdict carries its ``correlation_id`` and ``task_id`` (additive,
-so consumers that ignore unknown fields are unaffected), which lets a reader go from a decision to
-the task that covers it.
+Beyond the contract's fields (additive, so consumers that ignore unknown fields are unaffected)
+a verdict carries its ``correlation_id``, ``task_id`` and the ``facts`` the rules looked at — a
+reader goes from a decision to the task that covers it, and sees *why* a suppressed event was
+suppressed — and a decision names its event's ``event_source``, ``event_type`` and
+``registered_at`` (null for an invalid line), so the decision log can chart decisions in event
+time and by type without the input topics.
 
 These are plain slotted dataclasses, built once per event on the hot path and serialised by
 orjson; :mod:`triage.models.wire` holds the same shapes as pydantic models for validation.
@@ -33,6 +36,7 @@ class CaseVerdict:
     payment_hold: bool = False
     correlation_id: str | None = None
     task_id: str | None = None
+    facts: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -47,14 +51,19 @@ class Decision:
     ruleset: str
     decided_at: str
     error: str | None = None
+    event_source: str | None = None
+    event_type: str | None = None
+    registered_at: str | None = None
 
     def to_json(self) -> bytes:
-        """The wire form: the contract's fields; ``error`` only on invalid decisions."""
+        """The wire form: the contract's fields, then the additive ones; ``error`` only on
+        invalid decisions."""
         data: dict[str, Any] = {
             "event_id": self.event_id, "outcome": self.outcome, "score": self.score,
             "rule": self.rule, "reason": self.reason, "cases": self.cases,
             "correlation_id": self.correlation_id, "ruleset": self.ruleset,
-            "decided_at": self.decided_at}
+            "decided_at": self.decided_at, "event_source": self.event_source,
+            "event_type": self.event_type, "registered_at": self.registered_at}
         if self.error is not None:
             data["error"] = self.error
         return orjson.dumps(data)

@@ -25,6 +25,7 @@ class CaseVerdictRecord(Model):
     payment_hold: bool = False
     correlation_id: str | None = None
     task_id: str | None = None
+    facts: dict[str, Any] | None = None
 
 
 class DecisionRecord(Model):
@@ -38,6 +39,9 @@ class DecisionRecord(Model):
     ruleset: str
     decided_at: str
     error: str | None = None
+    event_source: str | None = None
+    event_type: str | None = None
+    registered_at: str | None = None
 
 
 

@@ -44,6 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
 from triage.cases import CaseIndex
 from triage.core import Outputs, Triage
+from triage.decisionlog.service import attach as attach_decision_log
 from triage.models.events import Event, InvalidEvent, parse_event
 from triage.models.reference import CaseRecord, PersonRecord
 from triage.register import Register
@@ -61,6 +62,7 @@ from triage.stream.health import ClusterWatch, WorkerHealth
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
+from triage.web import install as install_web
 from triage.web_limits import HttpLimits, faust_web_options, harden_faust_web
 
 WEB_LIMITS = HttpLimits()
@@ -201,7 +203,7 @@ class TriageWorker:
                     for bad in out.deadletters:
                         await send(deadletter, (bad.event_id or "").encode(), bad.raw,
                                    {"triage-error": bad.error.encode()})
-                    self.metrics.count(out)
+                    self.metrics.count(out, arrived=message.timestamp)
             except Exception:
                 self.health.crashed()  # faust restarts the agent; /health counts the crashes
                 raise
@@ -244,6 +246,10 @@ class TriageWorker:
                 generate_latest(self.metrics.registry),
                 content_type=CONTENT_TYPE_LATEST.split(";")[0],
             )
+
+        # the decision log (its own consumer group) and the page: triage/decisionlog, triage/web
+        self.decision_log = attach_decision_log(app, self)
+        install_web(app, self)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

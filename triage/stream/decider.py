@@ -54,7 +54,7 @@ def oversized_event(value: bytes) -> InvalidEvent:
              f"{info['limit']} bytes ({info['source']}); the dead letter keeps its first "
              f"{len(info['head'])} bytes")
     return InvalidEvent(event_id=info.get("event_id"), error=error,
-                        raw=info["head"].encode("latin-1"))
+                        raw=info["head"].encode("latin-1"), reason="oversized")
 
 
 class RoutedDecider:

@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 from mode import Service
-from prometheus_client import CollectorRegistry, Counter
 
 from connectors.casesystem.client import (
     CaseSystemClient,
@@ -46,28 +45,15 @@ RETRY_STATUSES = frozenset({401, 403})
 """Rejections that retrying can cure (the credentials are fixed by an operator)."""
 
 
-class DeliveryMetrics:
-    """The delivery's counter, registered in the worker's registry (every result pre-set to 0,
-    so a dashboard sees the series before the first conflict)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.delivered = Counter(
-            "triage_tasks_delivered", "Task deliveries to the case system, by result.",
-            ["result"], registry=registry)
-        for result in RESULTS:
-            self.delivered.labels(result)
-
-    def count(self, result: str) -> None:
-        self.delivered.labels(result).inc()
-
-
 class TaskDelivery(Service):
     def __init__(self, settings: WorkerSettings, client: CaseSystemClient,
                  metrics: WorkerMetrics, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.client = client
-        self.metrics = DeliveryMetrics(metrics.registry)
+        self.metrics = metrics
+        for result in RESULTS:  # every result shows as 0 before it first happens
+            metrics.delivered.labels(result)
         self.consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -103,16 +89,16 @@ class TaskDelivery(Service):
         while not self.should_stop:
             try:
                 created = await self.client.deliver(task)
-                self.metrics.count("accepted" if created else "repeat")
+                self.metrics.delivered.labels("accepted" if created else "repeat").inc()
                 return
             except TaskConflict as exc:
-                self.metrics.count("conflict")
+                self.metrics.delivered.labels("conflict").inc()
                 log.error("ALERT: task %s was not delivered: the case system holds a different "
                           "task under its id (possibly planted); it is not counted as "
                           "delivered. %s", task_id, exc)
                 return
             except TaskRejected as exc:
-                self.metrics.count("failed")
+                self.metrics.delivered.labels("failed").inc()
                 if exc.status not in RETRY_STATUSES:
                     log.error("task %s was rejected by the case system and is skipped: %s",
                               task_id, exc)
@@ -120,7 +106,7 @@ class TaskDelivery(Service):
                 log.error("the case system refused the worker's credentials; task %s is "
                           "retried in %.1f s: %s", task_id, pause, exc)
             except CaseSystemError as exc:
-                self.metrics.count("failed")
+                self.metrics.delivered.labels("failed").inc()
                 log.warning("task delivery failed, retrying in %.1f s: %s", pause, exc)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)

@@ -13,6 +13,7 @@ the ``TRIAGE_…`` variables, never a value).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from datetime import timedelta
@@ -83,9 +84,13 @@ class WorkerSettings(BaseSettings):
     kafka_ca_file: Path | None = None
     kafka_cert_file: Path | None = None
     kafka_key_file: Path | None = None
+    decision_log: str | None = None
+    decision_log_group: str | None = None
+    decision_retention: timedelta = timedelta(days=90)
+    viewer_token: SecretStr | None = None
 
     @field_validator("window", "session_timeout", "fetch_wait", "tick", "lateness",
-                     "max_clock_jump", "max_idle", mode="before")
+                     "max_clock_jump", "max_idle", "decision_retention", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip() in ("0", "0s", "0ms"):
@@ -142,6 +147,21 @@ class WorkerSettings(BaseSettings):
         private_dir(self.data_dir)
         return self
 
+    @model_validator(mode="after")
+    def _page_needs_loopback_or_token(self) -> WorkerSettings:
+        if self.viewer_token is None and not is_loopback(self.web_host):
+            raise ValueError(f"TRIAGE_WEB_HOST {self.web_host} is not a loopback address: set "
+                             "TRIAGE_VIEWER_TOKEN, since the page shows case ids")
+        return self
+
+    @property
+    def decision_log_url(self) -> str | None:
+        """The decision log's URL, or None when it is off."""
+        if self.decision_log is None:
+            return f"sqlite:///{self.data_dir / 'decisions.sqlite3'}"
+        return None if self.decision_log.strip().lower() in ("off", "none", "") \
+            else self.decision_log
+
     @field_validator("municipality", mode="before")
     @classmethod
     def _municipality(cls, value: Any) -> Any:
@@ -197,3 +217,17 @@ def describe_settings_error(exc: ValidationError) -> str:
         else:
             parts.append(f"{name}: {msg}")
     return "; ".join(parts)
+
+
+def default_data_dir() -> Path:
+    """The data directory when ``TRIAGE_DATA_DIR`` is not set."""
+    return state_dir("worker-triage")
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
