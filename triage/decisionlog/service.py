@@ -84,8 +84,9 @@ class DecisionLogFeed(Service):
 
     def __init__(self, store: AsyncLog, *, bootstrap: str, group_id: str,
                  retention: timedelta, fetch_wait_ms: int = 10, session_timeout_ms: int = 3000,
-                 **kwargs: Any) -> None:
+                 client_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.client_kwargs = client_kwargs or {}
         self.store = store
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -106,7 +107,8 @@ class DecisionLogFeed(Service):
             *TOPICS, bootstrap_servers=self.bootstrap, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=self.fetch_wait_ms, session_timeout_ms=session,
-            rebalance_timeout_ms=session, heartbeat_interval_ms=max(100, session // 6))
+            rebalance_timeout_ms=session, heartbeat_interval_ms=max(100, session // 6),
+            **self.client_kwargs)
         await self.consumer.start()
 
     async def on_stop(self) -> None:
@@ -194,7 +196,7 @@ def attach(app: Any, worker: Any) -> DecisionLogFeed | None:
         group_id=s.decision_log_group or f"{s.app_id}-decisionlog",
         retention=s.decision_retention,
         fetch_wait_ms=int(s.fetch_wait.total_seconds() * 1000), session_timeout_ms=session_ms,
-        loop=app.loop, beacon=app.beacon)
+        client_kwargs=worker.kafka, loop=app.loop, beacon=app.beacon)
     app.service(feed)
     worker.metrics.lag_sources.append(feed.lag)
     return feed

@@ -59,6 +59,7 @@ from triage.stream.checkpoint import (
 from triage.stream.decider import RoutedDecider
 from triage.stream.delivery import TaskDelivery
 from triage.stream.health import ClusterWatch, WorkerHealth
+from triage.stream.kafka_security import faust_broker_credentials, kafka_client_kwargs
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
@@ -112,6 +113,8 @@ class TriageWorker:
         rebuilt."""
         self._prepare_lock = asyncio.Lock()
         self.health = WorkerHealth()
+        self.kafka = kafka_client_kwargs(settings)
+        """TLS / SASL keyword arguments for every aiokafka client (triage.stream.kafka_security)."""
         self.checkpoints = self._checkpoint_store()
         self._checkpointed: dict[int, int] = {}
         self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
@@ -131,6 +134,7 @@ class TriageWorker:
         app = App(
             s.app_id,
             broker=f"kafka://{s.bootstrap}",
+            broker_credentials=faust_broker_credentials(s),
             store="memory://",
             processing_guarantee="at_least_once",
             datadir=str(s.data_dir),
@@ -159,7 +163,7 @@ class TriageWorker:
         self.health.fetched_at = lambda: self.router.fetched_at
         self.health.journal_lag = self._journal_lag
         app.service(ClusterWatch(s.bootstrap, self.health,  # type: ignore[arg-type]
-                                 loop=app.loop, beacon=app.beacon))
+                                 client_kwargs=self.kafka, loop=app.loop, beacon=app.beacon))
         if self.client is not None:
             app.service(TaskDelivery(s, self.client, self.metrics,  # type: ignore[arg-type]
                                      loop=app.loop, beacon=app.beacon))
@@ -325,7 +329,7 @@ class TriageWorker:
             self._check_journal(partition, decider)
         out = Outputs()
         if offset > decider.next_offset:
-            for record in await read_journal(self.settings.bootstrap, partition, offset,
+            for record in await read_journal(self.settings.bootstrap, self.kafka, partition, offset,
                                              self._fetch_wait_ms, start=decider.next_offset):
                 caught_up = decider.apply(*record)
                 if caught_up is not None:
@@ -378,7 +382,8 @@ class TriageWorker:
         for found in self.checkpoints.found(partition, upto):
             try:
                 decider, digest = self.checkpoints.load(found)
-                before = await read_journal(self.settings.bootstrap, partition, found.offset,
+                before = await read_journal(self.settings.bootstrap, self.kafka, partition,
+                                            found.offset,
                                             self._fetch_wait_ms, start=found.offset - 1)
                 if not before or record_digest(before[0][1], before[0][2]) != digest:
                     raise CheckpointRefused("journal", f"{found.path.name}: the journal holds "
@@ -456,7 +461,7 @@ class TriageWorker:
             decider = self._new_decider()
         start = decider.next_offset
         if upto > start:
-            decider.rebuild(await read_journal(self.settings.bootstrap, partition, upto,
+            decider.rebuild(await read_journal(self.settings.bootstrap, self.kafka, partition, upto,
                                                self._fetch_wait_ms, start=start))
         if decider.next_offset != upto:
             raise RuntimeError(f"journal partition {partition}: rebuilt to "
@@ -475,7 +480,8 @@ class TriageWorker:
         self.metrics.open_moves.set(sum(len(d.core.households) for d in self.deciders.values()))
 
 
-async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms: int,
+async def read_journal(bootstrap: str, client_kwargs: dict[str, Any], partition: int, upto: int,
+                       fetch_wait_ms: int,
                        start: int = 0) -> list[tuple[int, bytes, bytes | None]]:
     """Records ``[start, upto)`` of a ``triage.routed`` partition, in offset order."""
     records: list[tuple[int, bytes, bytes | None]] = []
@@ -483,7 +489,7 @@ async def read_journal(bootstrap: str, partition: int, upto: int, fetch_wait_ms:
         return records
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", **client_kwargs)
     await consumer.start()
     try:
         tp = TopicPartition(ROUTED_TOPIC, partition)

@@ -35,6 +35,7 @@ from connectors.casesystem.client import (
     TaskConflict,
     TaskRejected,
 )
+from triage.stream.kafka_security import kafka_client_kwargs
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.settings import WorkerSettings
 
@@ -64,7 +65,7 @@ class TaskDelivery(Service):
             enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=int(s.fetch_wait.total_seconds() * 1000),
             session_timeout_ms=session_ms, rebalance_timeout_ms=session_ms,
-            heartbeat_interval_ms=max(100, session_ms // 6))
+            heartbeat_interval_ms=max(100, session_ms // 6), **kafka_client_kwargs(s))
         await self.consumer.start()
 
     async def on_stop(self) -> None:

@@ -44,6 +44,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
+from triage.stream.kafka_security import kafka_client_kwargs
 from triage.stream.merge import Fetched, TimestampMerge, event_time
 from triage.stream.settings import (
     HEARTBEAT,
@@ -114,17 +115,19 @@ class Router(Service):
     async def on_start(self) -> None:
         s = self.settings
         session_ms = int(s.session_timeout.total_seconds() * 1000)
+        kafka = kafka_client_kwargs(s)  # TLS / SASL as configured
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap, group_id=f"{s.app_id}-route",
             enable_auto_commit=False, auto_offset_reset="earliest",
             # room to fetch (and then refuse) a message over the limit
             max_partition_fetch_bytes=max(1 << 20, 4 * s.max_message_bytes),
-            fetch_max_bytes=max(50 << 20, 8 * s.max_message_bytes),
+            fetch_max_bytes=max(50 << 20, 8 * s.max_message_bytes), **kafka,
             fetch_max_wait_ms=int(s.fetch_wait.total_seconds() * 1000),
             session_timeout_ms=session_ms, rebalance_timeout_ms=session_ms,
             heartbeat_interval_ms=max(100, session_ms // 6))
         self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
-        self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=1, acks="all")
+        self.producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=1, acks="all",
+                                         **kafka)
         await self.producer.start()
         partitions = sorted(await self.producer.partitions_for(ROUTED_TOPIC))
         # the partition a keyed send would pick, computed once: records are appended in
