@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.dashboard_world import wait_for_log
 from tests.test_worker import broker, consume, decided, produce, scenario, write_reference
 from triage.dev import start_worker, stop_process, wait_ready
 from triage.stream.broker import free_port
@@ -52,6 +53,9 @@ def test_the_viewer_token_guards_page_and_api_and_unknown_types_never_reach_a_la
         asyncio.run(consume(broker.bootstrap, "triage.decisions",
                             decided({"cpr-as-type", "unknown-1999"})))
         after = httpx.get(f"{base}/metrics").text
+        # the decision log is fed from triage.decisions behind the worker: wait until it holds
+        # everything decided so far
+        wait_for_log(base, len(w.events) + len(strangers), headers=bearer)
 
         # access: open for probes and Prometheus, guarded for everything showing case ids
         for path in ("/health", "/ready", "/metrics", "/assets/dashboard.js"):

@@ -27,7 +27,9 @@ def test_an_invalid_line_gets_a_complete_invalid_decision() -> None:
         "event_id": "x1", "outcome": "invalid", "score": 0.0, "rule": "invalid",
         "reason": "Hændelsen er ugyldig og er lagt i dead-letter.", "cases": [],
         "correlation_id": None, "ruleset": triage.ruleset.version,
-        "decided_at": FIXED_CLOCK.isoformat()}
+        "decided_at": FIXED_CLOCK.isoformat(),
+        # additive fields (docs/dashboard.md): null for a line that is not an event
+        "event_source": None, "event_type": None, "registered_at": None}
     assert out.kinds == ["invalid"] and len(out.deadletters) == 1 and out.tasks == []
 
 

@@ -185,10 +185,15 @@ def test_worker_with_an_unreachable_case_system(demo, kafka_broker):
 # --- triage casesystem serve, poll-atp, simulate ---------------------------------------------
 
 
+CASESYSTEM_TOKEN = {"TRIAGE_CASESYSTEM_TOKEN": "operator-errors-token-0123456789"}
+"""The reference case system refuses to serve without a token (tested in test_casesystem)."""
+
+
 def test_casesystem_serve_with_a_bad_cases_file(tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_text('{"case_id": "C1"}\n')
-    result = run("casesystem", "serve", "--cases", cases, "--port", str(free_port()))
+    result = run("casesystem", "serve", "--cases", cases, "--port", str(free_port()),
+                 env=CASESYSTEM_TOKEN)
     assert result.returncode == 2
     line = one_line(result)
     assert line.startswith(f"triage: {cases}, line 1: ")
@@ -197,7 +202,7 @@ def test_casesystem_serve_with_a_bad_cases_file(tmp_path):
 
 def test_casesystem_serve_on_a_taken_port(demo, listening):
     result = run("casesystem", "serve", "--cases", demo / "cases.jsonl", "--port",
-                 str(listening))
+                 str(listening), env=CASESYSTEM_TOKEN)
     assert result.returncode == 2
     assert one_line(result) == (f"triage: port {listening} on 127.0.0.1 is already in use: stop "
                                 "what listens there or choose another with --port")

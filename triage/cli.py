@@ -504,6 +504,7 @@ def _worker(args: argparse.Namespace) -> int:
     from triage.stream.kafka_security import kafka_client_kwargs
     from triage.stream.run import run_worker
     from triage.stream.settings import ConfigError, WorkerSettings, describe_settings_error
+    from triage.task_ids import TaskKeyError
 
     if args.config:
         os.environ["TRIAGE_CONFIG"] = str(args.config)
@@ -521,6 +522,8 @@ def _worker(args: argparse.Namespace) -> int:
     check_kafka_reachable(settings.bootstrap, "TRIAGE_BOOTSTRAP", **client_kwargs)
     try:
         return run_worker(settings, args.loglevel)
+    except TaskKeyError as exc:
+        raise UsageError(f"configuration: {exc}") from None
     except CaseSystemError as exc:
         raise UsageError(f"TRIAGE_CASESYSTEM_URL {settings.casesystem_url}: the case system "
                          f"did not answer ({exc}); check the URL and that it runs") from None

@@ -190,6 +190,9 @@ class _Judgement:
     """The active ruleset's verdict; None while it waits for the household move."""
     shadow: Rule | None = None
     """The shadow ruleset's verdict, likewise."""
+    shadow_facts: dict[str, Any] | None = None
+    """The facts the shadow verdict was judged on (the active verdict's may come later, with
+    the household move decided: its explanation shows more)."""
 
 
 @dataclass(slots=True)
@@ -245,7 +248,8 @@ class Triage:
         self._seen_invalid = SeenIds(self._horizon_s, dedup_keep)
         self.conflicts = 0
         """Events decided as ``event-id-conflict`` so far."""
-        self._task_ids = TaskIds(task_key if task_key is not None else task_key_from_env())
+        self._task_ids = TaskIds(task_key if task_key is not None
+                                 else task_key_from_env(warn=False))
         self.fallback_unit = fallback_unit or fallback_unit_from_env()
         self._bundles: dict[tuple[Any, ...], _Bundle] = {}
         self._bundle_expiry: deque[tuple[float, tuple[Any, ...]]] = deque()
@@ -385,6 +389,7 @@ class Triage:
             for j in entry.judgements:
                 j.shadow = j.rule if j.rule is not None and j.rule.id in _FALLBACK_IDS \
                     else self._verdict(j, rules)
+                j.shadow_facts = j.facts
             if all(j.shadow is not None for j in entry.judgements):
                 entry.shadowed = True
                 ready.append(entry)
@@ -484,12 +489,16 @@ class Triage:
         pending: frozenset[str] = frozenset()
         move = judgement.household
         if move is not None:
+            # A new dict, never an update in place: a verdict already emitted (the real one
+            # before the shadow's, or the other way round) keeps the facts it was judged on.
             together = move.moved_together
             if together is None:
                 pending = PENDING_FACTS
-                facts.pop("household.moved_together", None)
-            else:
-                facts["household.moved_together"] = together
+                if "household.moved_together" in facts:
+                    facts = {k: v for k, v in facts.items() if k != "household.moved_together"}
+            elif facts.get("household.moved_together", MISSING) is not together:
+                facts = {**facts, "household.moved_together": together}
+            judgement.facts = facts
         return first_match(rules, facts, pending)
 
     def _bundle_key(self, event: Event, subject: str | None) -> tuple[Any, ...] | None:
@@ -557,6 +566,7 @@ class Triage:
             rules = self._rules_for(shadow, event)
             for j in judgements:
                 j.shadow = fallback or self._verdict(j, rules)
+                j.shadow_facts = j.facts
         ready: list[_Open] = []
         shadow_ready: list[_Open] = []
         moves = {j.household.group_id: j.household for j in judgements
@@ -602,6 +612,7 @@ class Triage:
                     if j.shadow is None and j.household is not None \
                             and j.household.moved_together is not None:
                         j.shadow = self._verdict(j, rules)
+                        j.shadow_facts = j.facts
                 if all(j.shadow is not None for j in entry.judgements):
                     entry.shadowed = True
                     shadow_ready.append(entry)
@@ -656,12 +667,14 @@ class Triage:
         for entry in entries:
             event = entry.event
             verdicts = []
-            for j in entry.judgements:
+            judged = [j.facts if j.shadow_facts is None else j.shadow_facts
+                      for j in entry.judgements]
+            for j, facts in zip(entry.judgements, judged, strict=True):
                 rule = j.shadow
                 assert rule is not None
                 raised = shadow.raises(rule.score)
                 if raised and silences:
-                    muted = silences.mutes(rule, j.facts, event.registered_at)
+                    muted = silences.mutes(rule, facts, event.registered_at)
                     if muted is not None:
                         rule, raised = muted, False
                 key = j.group_id
@@ -673,11 +686,12 @@ class Triage:
                     unit=rule.unit or j.case.unit, title=rule.title,
                     payment_hold=rule.payment_hold and raised,
                     correlation_id=key if isinstance(key, str)
-                    else bundle.group_id if bundle is not None else None))
+                    else bundle.group_id if bundle is not None else None,
+                    facts={k: v for k, v in facts.items() if v is not MISSING}))
             entry.shadow_sent = True
             out.shadow.append(ShadowDecision(
                 self._decision(event, verdicts, now, shadow), f"{event.source}/{event.type}",
-                event.registered_at, [j.facts for j in entry.judgements]))
+                event.registered_at, judged))
 
     def _correlate(self, event: Event, j: _Judgement, rule: Rule, raised: bool,
                    drafts: dict[str, tuple[_Judgement, Rule, list[str], str | None]],

@@ -8,8 +8,8 @@ taken for a repeat (issue 9, "tasks can be forged and squatted"). So the id is a
 BLAKE2b (RFC 7693, keyed mode) of the parts, with a secret key from configuration.
 
 The key: ``TRIAGE_TASK_KEY`` (at least 16 characters) or ``TRIAGE_TASK_KEY_FILE`` (a file
-holding it). Without either, a documented development key is used and a warning is logged once
-per process: ids are then as guessable as before. The worker, ``triage replay`` and backtests
+holding it). Without either, a documented development key is used and the worker logs a
+warning once: ids are then as guessable as before. The worker, ``triage replay`` and backtests
 read the same variables, so a replay run with the same key reproduces the worker's task ids.
 """
 
@@ -20,7 +20,8 @@ import logging
 import os
 from pathlib import Path
 
-__all__ = ["DEV_TASK_KEY", "TaskIds", "TaskKeyError", "task_key_from_env"]
+__all__ = ["DEV_TASK_KEY", "TaskIds", "TaskKeyError", "task_key_from_env",
+           "warn_if_development_key"]
 
 DEV_TASK_KEY = b"triage-development-task-key (not a secret)"
 """Used when no key is configured. Public, so ids made with it can be forged: development only."""
@@ -35,9 +36,11 @@ class TaskKeyError(ValueError):
     """The configured task key is unusable (too short, unreadable file). Never echoes the key."""
 
 
-def task_key_from_env(environ: dict[str, str] | None = None) -> bytes:
+def task_key_from_env(environ: dict[str, str] | None = None, *, warn: bool = True) -> bytes:
     """The task key from ``TRIAGE_TASK_KEY`` or ``TRIAGE_TASK_KEY_FILE``; the development key
-    (with a one-time warning) when neither is set."""
+    (with a one-time warning, unless ``warn`` is false) when neither is set. The worker warns,
+    as it delivers tasks to a case system; offline runs (replay, backtests) only write files,
+    and a warning there would be noise on every command."""
     env = os.environ if environ is None else environ
     value = env.get("TRIAGE_TASK_KEY")
     path = env.get("TRIAGE_TASK_KEY_FILE")
@@ -48,11 +51,18 @@ def task_key_from_env(environ: dict[str, str] | None = None) -> bytes:
             raise TaskKeyError(f"TRIAGE_TASK_KEY_FILE: cannot read {path}: "
                                f"{exc.strerror}") from None
     if value is None or value == "":
-        _warn_dev_key()
+        if warn:
+            _warn_dev_key()
         return DEV_TASK_KEY
     if len(value) < MIN_KEY_LENGTH:
         raise TaskKeyError(f"the task key must be at least {MIN_KEY_LENGTH} characters")
     return value.encode()
+
+
+def warn_if_development_key(key: bytes) -> None:
+    """Warn (once per process) when ``key`` is the public development key."""
+    if key == DEV_TASK_KEY:
+        _warn_dev_key()
 
 
 def _warn_dev_key() -> None:

@@ -63,6 +63,7 @@ from triage.stream.kafka_security import faust_broker_credentials, kafka_client_
 from triage.stream.metrics import WorkerMetrics
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
+from triage.task_ids import task_key_from_env, warn_if_development_key
 from triage.web import install as install_web
 from triage.web_limits import HttpLimits, faust_web_options, harden_faust_web
 
@@ -103,6 +104,7 @@ class TriageWorker:
         self.settings = settings
         self.metrics = WorkerMetrics()
         self.ruleset = load_ruleset(settings.rules)
+        self.task_key = task_key_from_env(warn=False)  # a bad key stops the start; warned below
         self.client: CaseSystemClient | None = None
         if settings.casesystem_url:
             self.client = settings.casesystem_client()
@@ -212,6 +214,10 @@ class TriageWorker:
                 self.health.crashed()  # faust restarts the agent; /health counts the crashes
                 raise
 
+        @app.task
+        async def warn_about_the_task_key() -> None:
+            warn_if_development_key(self.task_key)  # once faust's logging is set up
+
         @app.timer(interval=s.tick.total_seconds())
         async def tick() -> None:
             if not self.router.caught_up:
@@ -299,7 +305,7 @@ class TriageWorker:
     def _new_decider(self) -> RoutedDecider:
         cases, self._fresh = self._fresh or self._load_reference(), None
         s = self.settings
-        return RoutedDecider(Triage(cases, self.ruleset, window=s.window),
+        return RoutedDecider(Triage(cases, self.ruleset, window=s.window, task_key=self.task_key),
                              lateness=s.lateness, max_jump=s.max_clock_jump)
 
     async def _decider_for(self, partition: int, offset: int | None) -> RoutedDecider:
