@@ -84,7 +84,7 @@ def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7, casesystem
                     **settings: str) -> Iterator[Running]:
     """A worker (extra ``TRIAGE_…`` ``settings``) that has decided a simulated backlog; with
     ``casesystem``, against the reference case system (`triage casesystem serve`)."""
-    from tests.test_end_to_end import serve_casesystem
+    from tests.test_end_to_end import TOKEN, serve_casesystem
     from triage.simulate import simulate
 
     simulate(folder, seed=seed, events=events)
@@ -98,10 +98,11 @@ def decided_backlog(folder: Path, events: int = 2_000, seed: int = 7, casesystem
             cs_port = free_port()
             server = serve_casesystem(folder / "cases.jsonl", cs_port, folder / "cs-tasks.jsonl")
             settings["casesystem_url"] = f"http://127.0.0.1:{cs_port}"
+            settings["casesystem_token"] = TOKEN
         port = free_port()
         worker = start_worker(broker.bootstrap, folder, port, 3, **settings)
         try:
-            wait_ready(f"http://127.0.0.1:{port}/ready", worker)
+            wait_ready(f"http://127.0.0.1:{port}/ready", worker, log=folder / "worker.log")
             asyncio.run(produce(broker.bootstrap, lines))
             backlog = read_backlog(broker.bootstrap, expected)
             yield Running(broker, folder, port, worker, backlog)
