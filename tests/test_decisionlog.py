@@ -230,3 +230,20 @@ def test_sqlite_readers_see_the_writers_rows_while_it_runs(tmp_path):
         reader.close()
     finally:
         writer.close()
+
+
+def test_a_registration_time_beyond_the_utc_calendar_is_logged_without_a_time(tmp_path):
+    """``9999-12-31T23:59:59-14:00`` is a valid event time (decided out of range) but year 10000
+    in UTC: the decision is still logged, with no registration time, instead of crashing the
+    feed."""
+    url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
+    row = decision_row(decision("e-9999", "raised", "registered-at-out-of-range",
+                                registered="9999-12-31T23:59:59-14:00"))
+    assert row.registered_at is None
+    log = open_log(url)
+    try:
+        assert log.write([row], []) == 1
+        shown = log.show("e-9999")
+        assert shown is not None and shown["decision"]["rule"] == "registered-at-out-of-range"
+    finally:
+        log.close()

@@ -67,16 +67,19 @@ def mask_strings(value: Any) -> Any:
 
 
 def utc_text(value: str | None) -> str | None:
-    """An RFC 3339 timestamp as fixed-width UTC text; None when absent or unreadable."""
+    """An RFC 3339 timestamp as fixed-width UTC text; None when absent, unreadable or beyond
+    the calendar in UTC (``9999-12-31T23:59:59-14:00`` is valid in the event, but year 10000
+    in UTC: such an event is decided ``registered-at-out-of-range``, and its decision is logged
+    without a time)."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return utc_of(parsed)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return utc_of(parsed)
 
 
 def utc_of(moment: datetime) -> str:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer
 from mode import Service
 
-from triage.decisionlog.records import DecisionRow, TaskRow, UnusableRecord, decision_row, task_row
+from triage.decisionlog.records import DecisionRow, TaskRow, decision_row, task_row
 from triage.decisionlog.store import DecisionLog, open_log
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class DecisionLogFeed(Service):
                             tasks.append(task_row(message.value))
                         else:
                             decisions.append(decision_row(message.value))
-                    except UnusableRecord as exc:
+                    except Exception as exc:  # UnusableRecord, or a bug: never a crash
                         self.unusable += 1
                         log.warning("%s offset %d is no %s (%s): not logged", tp.topic,
                                     message.offset, tp.topic.removeprefix("triage.")[:-1], exc)
