@@ -40,6 +40,18 @@ def _count(text: str) -> int:
     return int(text)
 
 
+
+def _poller_arguments(parser: argparse.ArgumentParser, topic: str, state_help: str,
+                      interval: str) -> None:
+    """The options every registry poller shares: where events go, its state, its pace."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--kafka", metavar="BOOTSTRAP", help=f"produce to {topic}")
+    target.add_argument("--out", type=Path, help="append events to a JSON Lines file")
+    parser.add_argument("--state", type=Path, help=state_help)
+    parser.add_argument("--interval", type=_window, default=_window(interval),
+                        help=f"pause between rounds (default {interval})")
+    parser.add_argument("--rounds", type=int, help="stop after this many rounds")
+
 def _window(text: str) -> timedelta:
     try:
         return parse_window(text)
@@ -146,13 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the differences as ATP events")
     pa.add_argument("--casesystem", required=True, metavar="URL",
                     help="the case system (cases, and the § 8 register endpoint)")
-    pa_target = pa.add_mutually_exclusive_group(required=True)
-    pa_target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to atp.events")
-    pa_target.add_argument("--out", type=Path, help="append events to a JSON Lines file")
-    pa.add_argument("--state", type=Path, help="where the last polled records are kept")
-    pa.add_argument("--interval", type=_window, default=timedelta(minutes=15),
-                    help="pause between rounds (default 15m)")
-    pa.add_argument("--rounds", type=int, help="stop after this many rounds")
+    _poller_arguments(pa, "atp.events", "where the last polled records are kept", "15m")
 
     ingest = sub.add_parser("ingest", help="turn registry files into canonical events")
     ingest_formats = ingest.add_subparsers(dest="ingest_command", required=True,
@@ -201,13 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the address changes as DAR events")
     pd.add_argument("--url", required=True, metavar="BASE",
                     help="the service's base URL (…/replikering/… lives under it)")
-    pd_target = pd.add_mutually_exclusive_group(required=True)
-    pd_target.add_argument("--kafka", metavar="BOOTSTRAP", help="produce to dar.events")
-    pd_target.add_argument("--out", type=Path, help="append events to a JSON Lines file")
-    pd.add_argument("--state", type=Path, help="address book and positions (mode 0600)")
-    pd.add_argument("--interval", type=_window, default=timedelta(minutes=5),
-                    help="pause between rounds (default 5m)")
-    pd.add_argument("--rounds", type=int, help="stop after this many rounds")
+    _poller_arguments(pd, "dar.events", "address book and positions (mode 0600)", "5m")
 
     dec = sub.add_parser("decisions", help="read the decision log: why was this event or "
                                            "case decided so?")

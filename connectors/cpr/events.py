@@ -164,15 +164,21 @@ class _Converter:
 
     # -- common fields -----------------------------------------------------------------------
 
-    def base(self, block: PersonRecords, rec: ExtractRecord) -> dict[str, Any] | ExtractError:
-        code = self._code(rec)
-        marker = rec.get("AFLEDTMRK") or None
-        stamp = rec.get("TIMESTAMPU")
+    def _registered(self, stamp: str) -> datetime | None:
+        """The registration time of a record: its timestamp, else midnight (Danish time) of
+        the extract's production date (record 000), else None."""
         registered = parse_timestamp(stamp)
         production = self.grouped.header.production
         if registered is None and production is not None:
             registered = datetime(production.year, production.month, production.day,
                                   tzinfo=COPENHAGEN)
+        return registered
+
+    def base(self, block: PersonRecords, rec: ExtractRecord) -> dict[str, Any] | ExtractError:
+        code = self._code(rec)
+        marker = rec.get("AFLEDTMRK") or None
+        stamp = rec.get("TIMESTAMPU")
+        registered = self._registered(stamp)
         if registered is None:
             return ExtractError(rec.line_number, "099: no valid TIMESTAMPU and no production "
                                                  "date (record 000) to fall back on", rec.unit)
@@ -404,12 +410,7 @@ class _Converter:
             return
         person = block.one("001")
         assert person is not None
-        stamp = person.get("STATUSHAENSTART")
-        registered = parse_timestamp(stamp)
-        production = self.grouped.header.production
-        if registered is None and production is not None:
-            registered = datetime(production.year, production.month, production.day,
-                                  tzinfo=COPENHAGEN)
+        registered = self._registered(person.get("STATUSHAENSTART"))
         if registered is None:
             return
         common = {"source": "cpr", "type": "child_added",
