@@ -33,9 +33,10 @@ replay-demo: setup
 	    --cases $(REPLAY_DEMO)/cases.jsonl --out $(REPLAY_DEMO)/decisions.jsonl \
 	    --tasks $(REPLAY_DEMO)/tasks.jsonl
 
-## test: lint, type-check the core, run every test (exit status is honest)
+## test: lint, type-check the core, run every test (exit status is honest), in two processes
+## (most of the suite waits on brokers and workers; one file's tests stay in one process)
 test: setup lint debs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## debs: the Debian packages the tests drive for real (Compose validation, Prometheus and
 ## promtool, the browser test's chromium, PostgreSQL), installed only when missing (CI is root)

@@ -76,7 +76,11 @@ def test_the_page_shows_the_decided_backlog_and_explains_an_event_and_a_case(bro
         totals = backlog.totals
         wait_for_log(run.base, len(backlog.decisions),
                      headers={"Authorization": f"Bearer {TOKEN}"})
-        wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # the login redirects: an element found on the old page may go stale while we poll
+        wait = WebDriverWait(browser, 60, poll_frequency=0.2,
+                             ignored_exceptions=(StaleElementReferenceException,))
 
         browser.get(f"{run.base}/")  # no session yet: the login form
         wait.until(ec.presence_of_element_located((By.ID, "token")))
