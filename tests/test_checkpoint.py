@@ -109,6 +109,8 @@ def test_a_restart_after_a_long_journal_replays_a_bounded_tail_and_decides_the_s
                 worker = start_worker(broker.bootstrap, tmp_path, port, 3, **settings)
                 wait_ready(f"http://127.0.0.1:{port}/ready", worker)
                 replayed.append(metric(port, "triage_rebuild_replayed_records"))
+                # ready means rebuilt up to the end of the journal, from the checkpoint on
+                assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["applied"] >= journal
                 metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
                 assert "triage_checkpoint_fallbacks_total{" not in metrics  # none refused
             expected = municipality.replay(municipality.sorted)
@@ -129,13 +131,14 @@ def test_a_restart_after_a_long_journal_replays_a_bounded_tail_and_decides_the_s
 
 
 def wait_until_applied(port: int, journal: int, timeout: float = 240.0) -> None:
-    """Until the worker's decider has applied ``journal`` records (its /ready shows no lag)."""
+    """Until the worker's decider has applied ``journal`` records and the group has committed
+    them (so a worker killed now is rebuilt up to there, not fed the journal again)."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = httpx.get(f"http://127.0.0.1:{port}/ready").json()
-        if body.get("applied", 0) >= journal:
+        if min(body.get("applied", 0), body.get("committed", 0)) >= journal:
             return
         time.sleep(0.2)
-    raise AssertionError(f"the worker did not apply {journal} journal records")
+    raise AssertionError(f"the worker did not apply and commit {journal} journal records")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from triage import cli_output
+from triage import cli_output, operator_cli
 from triage.core import Triage, parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.private_files import PRIVATE_UMASK, open_private
@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--events", type=int, default=100_000, help="how many events (default 100000)")
     sp.add_argument("--seed", type=int, default=1)
 
-    rules = sub.add_parser("rules", help="inspect rule files").add_subparsers(
+    rules = sub.add_parser("rules", help="check, test, backtest and promote rule files"
+                           ).add_subparsers(
         dest="rules_command", required=True, metavar="SUBCOMMAND")
     check = rules.add_parser("check", help="validate a rule file; print its version")
     check.add_argument("path", type=Path, nargs="?", default=DEFAULT_RULES)
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="examples kept per changed (transition, rule pair) cell (default 5)")
     rd.add_argument("--fail-on-risk", action="store_true",
                     help="exit 1 when the draft would suppress anything the base raises")
+    operator_cli.add_arguments(rules, sub, _window)
     rd.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
 
@@ -321,6 +323,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
         if args.command == "poll-atp":
             return _poll_atp(args)
+        if args.command == "silences":
+            return operator_cli.run(args)
         if args.command == "feed":
             return _feed(args)
         if args.command == "casesystem":
@@ -333,7 +337,8 @@ def _run(args: argparse.Namespace) -> int:
                            exit_when_done=args.exit_when_done,
                            lateness=args.lateness if args.lateness is not None
                            else DEMO_LATENESS)
-    except (UsageError, ReferenceDataError, OperatorError) as exc:
+    except (UsageError, ReferenceDataError, OperatorError,
+            operator_cli.OperatorCommandError) as exc:
         print(f"triage: {exc}", file=sys.stderr)
         return 2
     except RulesetError as exc:
@@ -575,6 +580,8 @@ def _feed(args: argparse.Namespace) -> int:
 
 
 def _rules(args: argparse.Namespace) -> int:
+    if args.rules_command in ("promote", "reload"):
+        return operator_cli.run(args)
     if args.rules_command == "test":
         return _rules_test(args)
     if args.rules_command == "diff":

@@ -31,8 +31,10 @@ deterministic, so a repeat is byte-for-byte the same decision or task).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 import time
 from typing import Any
 
@@ -43,6 +45,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
 from triage.cases import CaseIndex
+from triage.control import KINDS as CONTROL_KINDS
 from triage.core import Outputs, Triage
 from triage.decisionlog.service import attach as attach_decision_log
 from triage.models.events import Event, InvalidEvent, parse_event
@@ -61,8 +64,11 @@ from triage.stream.delivery import TaskDelivery
 from triage.stream.health import ClusterWatch, WorkerHealth
 from triage.stream.kafka_security import faust_broker_credentials, kafka_client_kwargs
 from triage.stream.metrics import WorkerMetrics
+from triage.stream.operator import install as install_operator
+from triage.stream.operator import sighup_reload
 from triage.stream.router import Router
 from triage.stream.settings import KIND_HEADER, ROUTED_TOPIC, TICK, WorkerSettings
+from triage.stream.shadow import ShadowAgreement
 from triage.task_ids import task_key_from_env, warn_if_development_key
 from triage.web import install as install_web
 from triage.web_limits import HttpLimits, faust_web_options, harden_faust_web
@@ -120,6 +126,10 @@ class TriageWorker:
         self.checkpoints = self._checkpoint_store()
         self._checkpointed: dict[int, int] = {}
         self._fetch_wait_ms = int(settings.fetch_wait.total_seconds() * 1000)
+        if settings.shadow_rules is not None:
+            load_ruleset(settings.shadow_rules)  # a bad shadow file stops the start
+        settings.operator_secret()  # an unreadable token file stops the start
+        self._reconciled = False
         self.app = self._build_app()
 
     # --- the app ----------------------------------------------------------------------------
@@ -173,7 +183,10 @@ class TriageWorker:
         decisions = app.topic("triage.decisions", **RAW)
         tasks = app.topic("triage.tasks", **RAW)
         deadletter = app.topic("triage.deadletter", **RAW)
-        route_key = s.municipality.encode()
+        shadow = app.topic("triage.shadow", **RAW)
+        self._routed, self._audit = routed, app.topic("triage.audit", **RAW)
+        route_key = self._route_key = s.municipality.encode()
+        agreement = ShadowAgreement(self.metrics)
 
         async def send(topic: Any, key: bytes, value: bytes, headers: Any = None) -> None:
             """One output; a record the broker refuses as too large is replaced by a dead
@@ -201,9 +214,17 @@ class TriageWorker:
                     self._maybe_checkpoint(message.partition, event.value, kind)
                     if out is None:
                         continue
+                    if kind is not None and kind.decode(errors="replace") in CONTROL_KINDS:
+                        self._show_rulesets()
                     for decision in out.decisions:
                         await send(decisions, (decision.event_id or "").encode(),
                                    decision.to_json())
+                        if self._shadowing:
+                            agreement.active(decision)
+                    for judged in out.shadow:  # a shadow ruleset's: never a task
+                        await send(shadow, (judged.decision.event_id or "").encode(),
+                                   judged.decision.to_json())
+                        agreement.shadow(judged.decision)
                     for task in out.tasks:
                         await send(tasks, task.case_id.encode(), task.to_json())
                     for bad in out.deadletters:
@@ -217,6 +238,8 @@ class TriageWorker:
         @app.task
         async def warn_about_the_task_key() -> None:
             warn_if_development_key(self.task_key)  # once faust's logging is set up
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+                app.loop.add_signal_handler(signal.SIGHUP, sighup_reload, self.operator)
 
         @app.timer(interval=s.tick.total_seconds())
         async def tick() -> None:
@@ -246,7 +269,8 @@ class TriageWorker:
                     "decider_ready": self.decider_ready, "caught_up": self.router.caught_up,
                     "assigned": assigned, "journal_partitions": sorted(self.deciders),
                     "applied": sum(d.next_offset for d in self.deciders.values()),
-                    "ruleset": self.ruleset.version}
+                    "committed": sum(self._committed(p) or 0 for p in self.deciders),
+                    "ruleset": self._active_version()}
             return web.json(body, status=200 if body["ready"] else 503)
 
         @app.page("/metrics")
@@ -260,6 +284,7 @@ class TriageWorker:
         # the decision log (its own consumer group) and the page: triage/decisionlog, triage/web
         self.decision_log = attach_decision_log(app, self)
         install_web(app, self)
+        self.operator = install_operator(app, self)
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -286,6 +311,58 @@ class TriageWorker:
         for partition in sorted(assigned):
             await self._decider_for(partition, None)
         self.decider_ready = True
+        self._show_rulesets()
+        if self.deciders and not self._reconciled:
+            self._reconciled = True
+            await self._reconcile_rules()
+
+    # --- operator changes (triage/stream/operator.py) ----------------------------------------
+
+    async def journal(self, record: tuple[list[tuple[str, bytes]], bytes]) -> None:
+        """Write a control record into every journal partition this worker decides."""
+        headers, value = record
+        for partition in sorted(self.deciders):
+            await self._routed.send(key=self._route_key, value=value, partition=partition,
+                                    headers=dict(headers))
+
+    async def audit(self, value: bytes, key: bytes) -> None:
+        await self._audit.send(key=key, value=value)
+
+    def _active_version(self) -> str:
+        decider = next(iter(self.deciders.values()), None)
+        return decider.core.ruleset.version if decider is not None else self.ruleset.version
+
+    @property
+    def _shadowing(self) -> bool:
+        decider = next(iter(self.deciders.values()), None)
+        return decider is not None and decider.core.shadow is not None
+
+    def _show_rulesets(self) -> None:
+        """The active and shadow ruleset versions in force, as ``triage_ruleset_info``."""
+        decider = next(iter(self.deciders.values()), None)
+        if decider is None:
+            return
+        core = self.metrics
+        for role, ruleset in (("active", decider.core.ruleset), ("shadow", decider.core.shadow)):
+            if ruleset is not None:
+                core.allow_rules(rule.id for rule in ruleset.rules)
+            if core.ruleset(role) != (ruleset.version if ruleset is not None else None):
+                core.set_ruleset(ruleset.version if ruleset is not None else None, role)
+
+    async def _reconcile_rules(self) -> None:
+        """Once, after the first rebuild: the journal's ruleset stays active (a differing
+        ``TRIAGE_RULES`` is only reported: reload applies it); ``TRIAGE_SHADOW_RULES`` is
+        journalled when it differs from the shadow in force."""
+        active = self._active_version()
+        if active != self.ruleset.version:
+            log.warning("TRIAGE_RULES %s is version %s, but the journal made %s active (a "
+                        "promotion): %s stays active; reload (SIGHUP or POST "
+                        "/api/rules/reload) to make the file active", self.settings.rules,
+                        self.ruleset.version, active, active)
+        try:
+            await self.operator.journal_shadow(self.settings.shadow_rules)
+        except Exception as exc:
+            log.error("TRIAGE_SHADOW_RULES not applied: %s", exc)
 
     # --- deciding ---------------------------------------------------------------------------
 
@@ -315,6 +392,8 @@ class TriageWorker:
         applied, if any)."""
         async with self._prepare_lock:
             committed = self._committed(partition)
+            if committed is None and offset is None:  # a fresh start: ask the group
+                committed = await self._fetch_committed(partition)
             decider = self.deciders.get(partition)
             if decider is not None and (committed is None or decider.next_offset >= committed):
                 return decider
@@ -455,6 +534,24 @@ class TriageWorker:
             if tp.topic == ROUTED_TOPIC and tp.partition == partition and value is not None:
                 return int(value)
         return None
+
+    async def _fetch_committed(self, partition: int) -> int | None:
+        """The group's committed journal offset from the broker (faust knows it only after
+        its first commit): so a restarted worker is rebuilt before it says ready, not when
+        the next record arrives."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
+                                    group_id=self.settings.app_id, enable_auto_commit=False,
+                                    **self.kafka)
+        await consumer.start()
+        try:
+            found = await consumer.committed(TopicPartition(ROUTED_TOPIC, partition))
+            return int(found) if found is not None else None
+        except Exception as exc:  # the group coordinator not answering: rebuild lazily
+            log.warning("journal partition %d: committed offset unknown (%s: %s); rebuilt "
+                        "when its next record arrives", partition, type(exc).__name__, exc)
+            return None
+        finally:
+            await consumer.stop()
 
     async def _rebuild(self, partition: int, upto: int) -> RoutedDecider:
         """A core brought to journal offset ``upto`` — the state the previous owner had when

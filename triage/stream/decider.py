@@ -8,6 +8,9 @@ seen event ids) is never written anywhere else: a worker that takes over a parti
 by feeding the partition from its first record up to the committed offset through a fresh core,
 with the outputs discarded (:meth:`RoutedDecider.rebuild`), and then goes on live.
 
+Operator changes — a promoted or reloaded ruleset, a shadow ruleset, a silence or its end — are
+journal records too (:mod:`triage.control`), applied where they stand.
+
 Records go through the same :class:`~triage.pipeline.Pipeline` replay uses: the event-time stage
 puts them in ``registered_at`` order within the allowed lateness, then the core decides. Its
 buffer is state like any other, rebuilt from the journal.
@@ -31,6 +34,8 @@ from datetime import datetime, timedelta
 
 import orjson
 
+from triage.control import KINDS as CONTROL_KINDS
+from triage.control import apply_control
 from triage.core import Outputs, Triage
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.models.events import Event, InvalidEvent
@@ -84,6 +89,10 @@ class RoutedDecider:
         before = pipeline.latest
         if kind == OVERSIZED:  # an input message over the size limit: dead-lettered
             out = pipeline.offer(oversized_event(value))
+        elif isinstance(kind, bytes) and kind.decode(errors="replace") in CONTROL_KINDS:
+            # an operator's change (promote, reload, shadow, silence): applied at its place in
+            # the journal, so a rebuild applies it at the same point (triage/control.py)
+            out = apply_control(self.core, kind.decode(), value)
         elif kind:  # a clock record: the worker's tick (True or TICK) or a producer's heartbeat
             at = tick_time(value)
             if at is None:

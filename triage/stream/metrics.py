@@ -178,6 +178,10 @@ class WorkerMetrics:
             "triage_shadow_decisions_total",
             "Shadow verdicts per (event, case), by transition from the active one.",
             ["transition"], registry=r)
+        self.shadow_rules = Counter(
+            "triage_shadow_disagreements_total",
+            "Shadow verdicts by another rule than the active one, by the two rule ids.",
+            ["active_rule", "shadow_rule"], registry=r)
         self._rulesets: dict[str, str] = {}
         # closed sets start at zero, so a query over them has data before the first increment
         for reason in DEADLETTER_REASONS:
@@ -242,6 +246,9 @@ class WorkerMetrics:
         transition = f"{active}->{shadow}"
         if transition in SHADOW_TRANSITIONS:
             self.shadow.labels(transition).inc()
+
+    def shadow_disagreement(self, active_rule: str, shadow_rule: str) -> None:
+        self.shadow_rules.labels(self.rules(active_rule), self.rules(shadow_rule)).inc()
 
 
 

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from connectors.casesystem.client import CaseSystemClient
 
 INPUT_TOPICS = ("cpr.events", "dar.events", "atp.events")
-OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter")
+OUTPUT_TOPICS = ("triage.decisions", "triage.tasks", "triage.deadletter", "triage.shadow",
+                 "triage.audit")
 ROUTED_TOPIC = "triage.routed"
 KIND_HEADER = "triage-kind"
 """Header of records that are not events: journal ticks, producer heartbeats."""
@@ -56,6 +57,9 @@ class WorkerSettings(BaseSettings):
     casesystem_token: SecretStr | None = None
     casesystem_token_file: Path | None = None
     rules: Path = DEFAULT_RULES
+    shadow_rules: Path | None = None
+    operator_token: SecretStr | None = None
+    operator_token_file: Path | None = None
     window: timedelta = timedelta(hours=24)
     municipality: str = "0561"
     input_partitions: int = 3
@@ -153,6 +157,19 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"TRIAGE_WEB_HOST {self.web_host} is not a loopback address: set "
                              "TRIAGE_VIEWER_TOKEN, since the page shows case ids")
         return self
+
+    def operator_secret(self) -> str | None:
+        """The operator token (``TRIAGE_OPERATOR_TOKEN`` or the file
+        ``TRIAGE_OPERATOR_TOKEN_FILE``); None: the changing endpoints are disabled."""
+        if self.operator_token is not None:
+            return self.operator_token.get_secret_value() or None
+        if self.operator_token_file is not None:
+            try:
+                return self.operator_token_file.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(f"TRIAGE_OPERATOR_TOKEN_FILE: cannot read "
+                                  f"{self.operator_token_file}: {exc.strerror}") from None
+        return None
 
     @property
     def decision_log_url(self) -> str | None:
