@@ -99,7 +99,7 @@ def test_shadow_promote_silence_audit_and_a_rebuild_repeat_every_decision(tmp_pa
             promoted = httpx.post(f"{base}/api/rules/promote?file=strict.yaml", headers=AUTH,
                                   content=strict)
             assert promoted.status_code == 200, promoted.text
-            assert "changed: stamdata" in promoted.json()["summary"]
+            assert "1 changed (stamdata: score 0.0→0.8)" in promoted.json()["summary"]
             asyncio.run(produce(broker.bootstrap, [name_change(w, at=3)], complete=False))
             third = decisions_of(broker.bootstrap, "triage.decisions", {"e3"})["e3"]
             assert (third["outcome"], third["ruleset"]) == ("raised", promoted.json()["to"])

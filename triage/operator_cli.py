@@ -29,10 +29,12 @@ class OperatorCommandError(Exception):
 
 def add_arguments(rules: Any, sub: Any, window: Any) -> None:
     """``rules promote``, ``rules reload`` (into the ``rules`` subparsers) and ``silences``."""
-    def connection(parser: argparse.ArgumentParser) -> None:
+    def connection(parser: argparse.ArgumentParser, changing: bool = True) -> None:
         parser.add_argument("--url", default=os.environ.get("TRIAGE_WORKER_URL", DEFAULT_URL),
                             help=f"the worker's web address (default {DEFAULT_URL}, or "
                                  "TRIAGE_WORKER_URL)")
+        if not changing:
+            return
         parser.add_argument("--token-file", type=Path, metavar="FILE",
                             help="file holding the operator token (default: "
                                  "TRIAGE_OPERATOR_TOKEN, TRIAGE_OPERATOR_TOKEN_FILE)")
@@ -49,8 +51,9 @@ def add_arguments(rules: Any, sub: Any, window: Any) -> None:
 
     silences = sub.add_parser("silences", help="silence verdicts on the running worker").\
         add_subparsers(dest="silences_command", required=True, metavar="SUBCOMMAND")
-    listing = silences.add_parser("list", help="the silences and their state")
-    connection(listing)
+    listing = silences.add_parser("list", help="the silences and their state (with "
+                                               "TRIAGE_VIEWER_TOKEN when the worker has one)")
+    connection(listing, changing=False)
     add = silences.add_parser("add", help="suppress verdicts matching facts for a time span")
     add.add_argument("id", help="lower-case letters, digits and '-'")
     add.add_argument("--match", action="append", required=True, metavar="FACT=VALUE",
@@ -84,7 +87,7 @@ def token(args: argparse.Namespace) -> str:
 
 def _call(args: argparse.Namespace, method: str, path: str, *, changing: bool = True,
           **kwargs: Any) -> tuple[int, Any]:
-    headers = {"X-Triage-Operator": str(args.operator)[:100]}
+    headers = {"X-Triage-Operator": str(getattr(args, "operator", "operator"))[:100]}
     if changing:
         headers["Authorization"] = f"Bearer {token(args)}"
     viewer = os.environ.get("TRIAGE_VIEWER_TOKEN")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +48,8 @@ from triage.control import (
     shadow_record,
     silence_record,
 )
-from triage.rules import Ruleset, RulesetError, parse_ruleset
+from triage.rules import RulesetError, parse_ruleset
+from triage.rules.change import describe_change
 from triage.silences import SilenceError
 
 if TYPE_CHECKING:
@@ -68,22 +68,6 @@ class ChangeRefused(Exception):
     def __init__(self, status: int, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.status, self.problems = status, problems
-
-
-def diff_summary(old: Ruleset | None, new: Ruleset | None) -> str:
-    """One line: which rule ids a change adds, removes and alters."""
-    before = {r.id: r for r in old.rules} if old is not None else {}
-    after = {r.id: r for r in new.rules} if new is not None else {}
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    changed = sorted(i for i in set(before) & set(after)  # where a rule stands is no change
-                     if replace(before[i], line=0) != replace(after[i], line=0))
-    order = [i for i in after if i in before] != [i for i in before if i in after]
-    parts = [f"{label}: {', '.join(ids)}" for label, ids in
-             (("added", added), ("removed", removed), ("changed", changed)) if ids]
-    if order:
-        parts.append("order changed")
-    return "; ".join(parts) or "no rule changed"
 
 
 class OperatorDesk:
@@ -120,7 +104,7 @@ class OperatorDesk:
             await self.audit(action, "rejected", who, old.name, old.version, None,
                              problems=list(exc.problems))
             raise ChangeRefused(422, list(exc.problems)) from None
-        summary = diff_summary(old, ruleset)
+        summary = describe_change(old, ruleset)
         await self.worker.journal(ruleset_record(text))
         await self.audit(action, "accepted", who, ruleset.name, old.version, ruleset.version,
                          summary=summary)
@@ -148,7 +132,7 @@ class OperatorDesk:
         await self.worker.journal(shadow_record(text))
         await self.audit("shadow", "accepted", who, shadow.name if shadow else None, current,
                          shadow.version if shadow else None,
-                         summary=diff_summary(core.ruleset, shadow) if shadow else "no shadow")
+                         summary=describe_change(core.ruleset, shadow) if shadow else "no shadow")
 
     def silences(self) -> list[dict[str, Any]]:
         core = self.core()
