@@ -21,27 +21,14 @@ import time
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
-from triage.dev import create_topics, start_worker, stop_process, topic_and_key, wait_ready
+from triage.dev import create_topics, produce_lines, start_worker, stop_process, wait_ready
 from triage.stream.broker import EmbeddedBroker, free_port
 
 LENGTHS = (10_000, 40_000)
 """Input events; the journal also holds the worker's ticks, so checkpoints fall between."""
 INTERVALS = (2_000, 0)
 """Checkpoint every 2,000 journal records (the default interval) and never (a full rebuild)."""
-
-
-async def produce(bootstrap: str, lines: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-    await producer.start()
-    try:
-        for line in lines:
-            topic, key = topic_and_key(line)
-            await producer.send(topic, value=line, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def metric(port: int, name: str) -> float:
@@ -77,7 +64,7 @@ def measure(corpus: Path, lines: list[bytes], interval: int) -> tuple[float, flo
         worker = start_worker(broker.bootstrap, folder, port, 3, **settings)
         try:
             wait_ready(f"http://127.0.0.1:{port}/ready", worker, log=folder / "worker.log")
-            asyncio.run(produce(broker.bootstrap, lines))
+            asyncio.run(produce_lines(broker.bootstrap, lines))
             wait_applied(port, len(lines))
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()

@@ -19,16 +19,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from tests.world import World, address
 from triage.core import Triage
 from triage.dev import (
     create_topics,
-    send_heartbeats,
+    produce_lines,
     start_worker,
     stop_process,
-    topic_and_key,
     wait_ready,
 )
 from triage.models.events import InvalidEvent, parse_event
@@ -64,17 +63,8 @@ async def produce(bootstrap: str, lines: list[bytes], *, complete: bool = True) 
     on every input partition two days after the last event — the registries' promise that the
     stream is complete, which lets the worker decide its tail (every household window closes),
     as replay does at the end of its file."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        for line in lines:
-            topic, key = topic_and_key(line)
-            await producer.send(topic, value=line, key=key)
-        if complete:
-            await send_heartbeats(producer, latest_registered_at(lines) + 2 * 86400)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce_lines(bootstrap, lines, heartbeat_at=latest_registered_at(lines) + 2 * 86400
+                        if complete else None)
 
 
 def latest_registered_at(lines: list[bytes]) -> float:

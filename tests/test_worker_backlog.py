@@ -17,16 +17,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from tests.test_worker import consume, split_by_id
 from triage.core import Outputs, Triage
 from triage.dev import (
     create_topics,
-    send_heartbeats,
+    produce_lines,
     start_worker,
     stop_process,
-    topic_and_key,
     wait_ready,
 )
 from triage.models.events import InvalidEvent, parse_event
@@ -81,16 +79,7 @@ def municipality(tmp_path_factory: pytest.TempPathFactory) -> Municipality:
 async def produce_backlog(bootstrap: str, lines: list[bytes], heartbeat_at: float) -> None:
     """Every line to its registry topic (keyed per CONTRACT.md), then a heartbeat on every input
     partition: the registries' promise that the stream is complete up to ``heartbeat_at``."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-    await producer.start()
-    try:
-        for line in lines:
-            topic, key = topic_and_key(line)
-            await producer.send(topic, value=line, key=key)
-        await send_heartbeats(producer, heartbeat_at)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce_lines(bootstrap, lines, heartbeat_at=heartbeat_at)
 
 
 def run_backlog(municipality: Municipality, tmp_path: Path, lines: list[bytes], *,

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +136,23 @@ async def feed(bootstrap: str, events: Path, rate: float, progress: Progress,
                     await asyncio.sleep(ahead)
         if heartbeat_after is not None and latest > float("-inf"):
             await send_heartbeats(producer, latest + heartbeat_after.total_seconds())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def produce_lines(bootstrap: str, lines: Iterable[bytes], *,
+                        heartbeat_at: float | None = None) -> None:
+    """Every line to its registry topic, keyed per CONTRACT.md, as fast as the broker takes
+    them; with ``heartbeat_at``, then a heartbeat at that event time on every input partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for line in lines:
+            topic, key = topic_and_key(line)
+            await producer.send(topic, value=line, key=key)
+        if heartbeat_at is not None:
+            await send_heartbeats(producer, heartbeat_at)
         await producer.flush()
     finally:
         await producer.stop()
