@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import orjson
@@ -21,8 +22,14 @@ import pytest
 from tests.drafts import draft_text
 from tests.test_worker import consume, decided, produce, split_by_id, write_reference
 from tests.world import T0, World, address
+from triage.core import Outputs, Triage
 from triage.dev import create_topics, start_worker, stop_process, wait_ready
+from triage.rules import DEFAULT_RULES, load_ruleset, parse_ruleset
+from triage.snapshot import load_reference
+from triage.stream.app import header
 from triage.stream.broker import EmbeddedBroker, free_port
+from triage.stream.decider import RoutedDecider
+from triage.stream.settings import KIND_HEADER
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 TOKEN = "operator-token-0123456789abcdef"
@@ -62,8 +69,10 @@ def test_shadow_promote_silence_audit_and_a_rebuild_repeat_every_decision(tmp_pa
     (tmp_path / "strict.yaml").write_bytes(strict)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes(DEFAULT_RULES.read_bytes())
     settings = {"lateness": "0", "shadow_rules": str(tmp_path / "strict.yaml"),
-                "operator_token": TOKEN}
+                "operator_token": TOKEN, "rules": str(rules)}
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         create_topics(broker, partitions=3)
         worker = start_worker(broker.bootstrap, tmp_path, port, 3, **settings)
@@ -141,14 +150,30 @@ def test_shadow_promote_silence_audit_and_a_rebuild_repeat_every_decision(tmp_pa
             # repeated identically; the changing endpoints are disabled
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-            worker = start_worker(broker.bootstrap, tmp_path, port, 3, lateness="0")
+            worker = start_worker(broker.bootstrap, tmp_path, port, 3, lateness="0",
+                                  rules=str(rules))
             wait_ready(f"{base}/ready", worker, log=tmp_path / "worker.log")
             assert httpx.get(f"{base}/ready").json()["ruleset"] == promoted.json()["to"]
             assert httpx.post(f"{base}/api/rules/promote", headers=AUTH,
                               content=strict).status_code == 403
             asyncio.run(produce(broker.bootstrap, [name_change(w, at=6)], complete=False))
+            asyncio.run(consume(broker.bootstrap, "triage.decisions", decided({"e6"})))
+
+            # SIGHUP re-reads TRIAGE_RULES, as POST /api/rules/reload does
+            stricter = draft_text(name="stricter", scores={"stamdata": 0.9})
+            rules.write_bytes(stricter)
+            os.kill(worker.pid, signal.SIGHUP)
+            version = parse_ruleset(stricter).version
+            wait_for_ruleset(base, version)
+            asyncio.run(produce(broker.bootstrap, [name_change(w, at=7)], complete=False))
             records = asyncio.run(consume(broker.bootstrap, "triage.decisions",
-                                          decided({"e6"})))
+                                          decided({"e7"})))
+            audit = [orjson.loads(v) for _, v, _ in asyncio.run(consume(
+                broker.bootstrap, "triage.audit", lambda r: len(r) >= 7))]
+            assert (audit[-1]["action"], audit[-1]["result"], audit[-1]["who"],
+                    audit[-1]["to"]) == ("reload", "accepted", "SIGHUP", version)
+            journal = asyncio.run(consume(broker.bootstrap, "triage.routed",
+                                          lambda r: any(b'"e7"' in v for _, v, _ in r)))
         finally:
             stop_process(worker)
     decisions = [orjson.loads(v) for _, v, _ in records]
@@ -156,3 +181,31 @@ def test_shadow_promote_silence_audit_and_a_rebuild_repeat_every_decision(tmp_pa
         d.pop("decided_at")
     by_id, _ = split_by_id(decisions)  # any repeat after the rebuild is identical
     assert (by_id["e6"]["outcome"], by_id["e6"]["ruleset"]) == ("raised", promoted.json()["to"])
+    assert (by_id["e7"]["score"], by_id["e7"]["ruleset"]) == (0.9, version)
+    # one core: the journal (control records included) through a fresh decider decides
+    # every event exactly as the worker did
+    assert replayed(tmp_path, journal) == by_id
+
+
+def wait_for_ruleset(base: str, version: str, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{base}/ready").json()["ruleset"] != version:
+        assert time.monotonic() < deadline, "SIGHUP did not reload the rule file"
+        time.sleep(0.2)
+
+
+def replayed(folder: Path, journal: list[tuple[bytes | None, bytes, object]]) -> dict[str, dict]:
+    decider = RoutedDecider(Triage(load_reference(folder / "persons.jsonl",
+                                                  folder / "cases.jsonl"),
+                                   load_ruleset(DEFAULT_RULES)), lateness=timedelta(0))
+    out = Outputs()
+    for offset, (_, value, headers) in enumerate(journal):
+        step = decider.apply(offset, value, header(headers, KIND_HEADER))
+        if step is not None:
+            out.extend(step)
+    decisions = [orjson.loads(d.to_json()) for d in out.decisions]
+    for d in decisions:
+        d.pop("decided_at")
+    return split_by_id(decisions)[0]
