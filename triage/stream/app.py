@@ -31,7 +31,6 @@ deterministic, so a repeat is byte-for-byte the same decision or task).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from typing import Any
@@ -45,11 +44,12 @@ from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
 from triage.cases import CaseIndex
 from triage.core import Outputs, Triage
 from triage.decisionlog.service import attach as attach_decision_log
+from triage.gcpolicy import settle_long_lived
 from triage.models.events import Event, InvalidEvent, parse_event
-from triage.models.reference import CaseRecord, PersonRecord
+from triage.models.reference import CaseRecord
 from triage.register import Register
 from triage.rules import load_ruleset
-from triage.snapshot import load_reference, read_records
+from triage.snapshot import load_reference, read_persons
 from triage.stream.checkpoint import (
     CheckpointRefused,
     CheckpointStore,
@@ -367,7 +367,7 @@ class TriageWorker:
         s = self.settings
         if s.cases is not None:
             return load_reference(s.persons, s.cases)
-        register = Register(read_records(s.persons, PersonRecord))
+        register = Register.of_people(read_persons(s.persons))
 
         async def all_cases() -> list[CaseRecord]:
             assert s.casesystem_url is not None
@@ -469,8 +469,8 @@ class TriageWorker:
         self.metrics.rebuild_records.set(upto - start)
         self._checkpointed[partition] = start
         self.deciders[partition] = decider
-        gc.freeze()  # the register and cases live as long as the worker: keep them out of
-        # every full collection, whose pauses would otherwise show in the p99 latency
+        settle_long_lived()  # the register and cases live as long as the worker: keep them out
+        # of every collection, whose pauses would otherwise show in the p99 latency
         self.metrics.rebuilds.inc()
         self.metrics.rebuild_seconds.observe(time.monotonic() - started)
         return decider
