@@ -9,7 +9,9 @@ For each system:
   over the same lines);
 * **latency** — 3,000 further events (fresh ids, registered a minute of event time apart after
   the corpus) produced at 1,000 events/s; p50/p99 of the time from send to the output arriving,
-  for the worker only over events that wait for no correlation. The worker is measured twice:
+  for the worker only over events that wait for no correlation. For the worker this is repeated
+  ``RUNS`` times (ten) on the same worker, each run continuing the stream in event time, and
+  every run's p99 is printed: the target must hold in every run. The worker is measured twice:
   with lateness 0, and with the default allowed lateness (1h), where an event cannot be decided
   before an event registered an hour after it has arrived — there latency is counted **beyond
   the lateness**: from that later event's send, not the event's own (issue "Event time");
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +47,8 @@ from triage.stream.broker import EmbeddedBroker, free_port
 THROUGHPUT_EVENTS = 20_000
 LATENCY_EVENTS = 3_000
 LATENCY_RATE = 1_000.0
+RUNS = 10
+"""Latency runs per worker (issue 13: every one of ten runs within the target)."""
 LATENCY_STEP = 60.0
 """Seconds of event time between two latency events: at 1,000 events/s, an hour of lateness is
 60 events (60 ms) of wall time."""
@@ -57,6 +61,8 @@ class Figures:
     p50_ms: float
     p99_ms: float
     rss_mib: float
+    run_p99_ms: list[float] = field(default_factory=list)
+    """The p99 of each latency run (the worker only); ``p99_ms`` is the worst of them."""
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -179,20 +185,24 @@ def measure_worker(corpus: Path, lines: list[bytes], lateness: str) -> Figures:
             done = decidable(corpus, [body for _, body in named]) - 300  # the tail may wait
             seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, "triage.decisions",
                                               named, None, done, "event_id"))
-            latest = max(orjson.loads(body)["registered_at"] for _, body in named)
-            stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], "lat"),
-                                datetime.fromisoformat(latest).timestamp())
-            _, latencies, outputs = asyncio.run(drive(
-                broker.bootstrap, topics, "triage.decisions", stamped, LATENCY_RATE,
-                int(len(stamped) * 0.9), "event_id"))
+            latest = datetime.fromisoformat(
+                max(orjson.loads(body)["registered_at"] for _, body in named)).timestamp()
             seconds_late = parse_window(lateness).total_seconds() if lateness != "0" else 0.0
-            measured = beyond_lateness(latencies, stamped, seconds_late)
-            immediate = [v for k, v in measured.items()
-                         if not any((c.get("correlation_id") or "").startswith("hh-")
-                                    for c in outputs[k]["cases"])]
-            return Figures(f"worker, lateness {lateness}", done / seconds,
-                           percentile(immediate, 0.5), percentile(immediate, 0.99),
-                           peak_rss_mib(worker.pid))
+            p50s, p99s = [], []
+            for run in range(RUNS):
+                stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], f"lat{run}"), latest)
+                latest += 86400 + len(stamped) * LATENCY_STEP
+                _, latencies, outputs = asyncio.run(drive(
+                    broker.bootstrap, topics, "triage.decisions", stamped, LATENCY_RATE,
+                    int(len(stamped) * 0.9), "event_id"))
+                measured = beyond_lateness(latencies, stamped, seconds_late)
+                immediate = [v for k, v in measured.items()
+                             if not any((c.get("correlation_id") or "").startswith("hh-")
+                                        for c in outputs[k]["cases"])]
+                p50s.append(percentile(immediate, 0.5))
+                p99s.append(percentile(immediate, 0.99))
+            return Figures(f"worker, lateness {lateness}", done / seconds, sorted(p50s)[RUNS // 2],
+                           max(p99s), peak_rss_mib(worker.pid), p99s)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)
@@ -246,11 +256,17 @@ def main() -> int:
     for f in results:
         print(f"{f.name:22} {f.throughput:10,.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} "
               f"{f.rss_mib:13.1f}")
-    worker, worker_0, bare_faust = results[0], results[1], results[2]
+    worker, worker_0, bare_faust, bare_aiokafka = results
+    for f in (worker, worker_0):
+        within = sum(1 for p in f.run_p99_ms if p <= 250)
+        print(f"{f.name}: p99 of each of {RUNS} runs at {LATENCY_RATE:,.0f} events/s (ms): "
+              + " ".join(f"{p:.0f}" for p in f.run_p99_ms)
+              + f"   ({within} of {RUNS} within 250 ms)")
     print(f"worker / bare faust throughput: {worker.throughput / bare_faust.throughput:.2f} "
-          f"(target ≥ 0.80; and ≥ 2,000 events/s); worker p99 beyond the lateness "
-          f"{worker.p99_ms:.0f} ms, with lateness 0 {worker_0.p99_ms:.0f} ms "
-          f"(target ≤ 250 ms)")
+          f"(target ≥ 0.80); worker / bare aiokafka "
+          f"{worker.throughput / bare_aiokafka.throughput:.2f}; worst p99 beyond the lateness "
+          f"{worker.p99_ms:.0f} ms, with lateness 0 {worker_0.p99_ms:.0f} ms (target ≤ 250 ms "
+          f"in every run)")
     return 0
 
 
