@@ -36,3 +36,19 @@ def test_settling_freezes_what_lives_and_raises_the_young_threshold() -> None:
     del cycle
     gc.collect()
     assert gone() is None  # a cycle made after settling is still collected
+
+
+def test_paused_stops_collection_inside_and_restores_the_previous_state() -> None:
+    from triage.gcpolicy import paused
+
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

@@ -23,6 +23,7 @@ import orjson
 
 from triage import cprnumber
 from triage.cases import CaseIndex
+from triage.gcpolicy import paused
 from triage.models.address import Address, Model
 from triage.models.events import parse_record
 from triage.models.reference import CaseRecord, PersonRecord
@@ -161,7 +162,13 @@ def _validated(model: type[M], data: object, where: str) -> M:
 
 
 def load_reference(persons: str | Path, cases: str | Path) -> CaseIndex:
-    """The register from ``persons`` and the case index from ``cases``, ready for the core."""
+    """The register from ``persons`` and the case index from ``cases``, ready for the core
+    (read with the garbage collector paused: :func:`triage.gcpolicy.paused`)."""
+    with paused():
+        return _load_reference(persons, cases)
+
+
+def _load_reference(persons: str | Path, cases: str | Path) -> CaseIndex:
     register = Register.of_people(read_persons(persons))
     index = CaseIndex(register)
     seen: set[str] = set()

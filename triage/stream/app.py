@@ -44,7 +44,7 @@ from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
 from triage.cases import CaseIndex
 from triage.core import Outputs, Triage
 from triage.decisionlog.service import attach as attach_decision_log
-from triage.gcpolicy import settle_long_lived
+from triage.gcpolicy import paused, settle_long_lived
 from triage.models.events import Event, InvalidEvent, parse_event
 from triage.models.reference import CaseRecord
 from triage.register import Register
@@ -367,7 +367,8 @@ class TriageWorker:
         s = self.settings
         if s.cases is not None:
             return load_reference(s.persons, s.cases)
-        register = Register.of_people(read_persons(s.persons))
+        with paused():
+            register = Register.of_people(read_persons(s.persons))
 
         async def all_cases() -> list[CaseRecord]:
             assert s.casesystem_url is not None
