@@ -51,11 +51,12 @@ lint: setup
 	$(BIN)/mypy
 
 ## bench: replay vs json.loads and memory; rules diff vs replay; the live worker vs bare
-## faust and bare aiokafka
+## faust and bare aiokafka; restart time against journal length
 bench: setup
 	$(BIN)/python -m bench.replay_bench
 	$(BIN)/python -m bench.diff_bench
 	$(BIN)/python -m bench.stream_bench
+	$(BIN)/python -m bench.restart_bench
 
 ## mutate: mutation testing of the decision modules (mutmut; not part of `make test`).
 ## Its own venv: mutmut needs click >= 8.4, which faust-streaming declares it does not support;

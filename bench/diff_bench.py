@@ -46,6 +46,7 @@ def diff_once(corpus: Path, events: Path, draft: Path) -> tuple[float, float, di
     from triage.backtest import DiffReport, backtest
     from triage.backtest.history import file_lines
     from triage.core import Triage
+    from triage.gcpolicy import settle_long_lived
     from triage.pipeline import Pipeline
     from triage.rules import DEFAULT_RULES, load_ruleset
     from triage.snapshot import load_reference
@@ -54,6 +55,7 @@ def diff_once(corpus: Path, events: Path, draft: Path) -> tuple[float, float, di
     cpu, wall = time.process_time(), time.perf_counter()
     pipeline = Pipeline(Triage(load_reference(corpus / "persons.jsonl", corpus / "cases.jsonl"),
                                base))
+    settle_long_lived()  # as `triage rules diff` does
     report = backtest(file_lines(events), pipeline, shadow,
                       DiffReport(base.version, shadow.version))
     data = report.to_json()

@@ -9,11 +9,17 @@ For each system:
   over the same lines);
 * **latency** — 3,000 further events (fresh ids, registered a minute of event time apart after
   the corpus) produced at 1,000 events/s; p50/p99 of the time from send to the output arriving,
-  for the worker only over events that wait for no correlation. The worker is measured twice:
+  for the worker only over events that wait for no correlation. For the worker this is repeated
+  ``RUNS`` times (ten) on the same worker, each run continuing the stream in event time, and
+  every run's p99 is printed: the target must hold in every run. The worker is measured twice:
   with lateness 0, and with the default allowed lateness (1h), where an event cannot be decided
   before an event registered an hour after it has arrived — there latency is counted **beyond
   the lateness**: from that later event's send, not the event's own (issue "Event time");
 * **memory** — the process's peak RSS (``VmHWM``).
+
+The worker is also measured (three latency runs) with its decision log off: the log's feed — a
+consumer of the decisions and SQLite writes in a thread of the worker's process — is work a bare
+faust agent does not do, and this says how much of the gap it is.
 
 Targets (issue 3): the worker ≥ 80 % of the bare faust agent's throughput and ≥ 2,000 events/s;
 p99 ≤ 250 ms for events that wait for no correlation.
@@ -22,13 +28,14 @@ p99 ≤ 250 ms for events that wait for no correlation.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +52,8 @@ from triage.stream.broker import EmbeddedBroker, free_port
 THROUGHPUT_EVENTS = 20_000
 LATENCY_EVENTS = 3_000
 LATENCY_RATE = 1_000.0
+RUNS = 10
+"""Latency runs per worker (issue 13: every one of ten runs within the target)."""
 LATENCY_STEP = 60.0
 """Seconds of event time between two latency events: at 1,000 events/s, an hour of lateness is
 60 events (60 ms) of wall time."""
@@ -57,6 +66,8 @@ class Figures:
     p50_ms: float
     p99_ms: float
     rss_mib: float
+    run_p99_ms: list[float] = field(default_factory=list)
+    """The p99 of each latency run (the worker only); ``p99_ms`` is the worst of them."""
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -107,6 +118,9 @@ async def drive(bootstrap: str, topics: dict[str, str], output: str,
     reader = asyncio.create_task(read())
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
     await producer.start()
+    # The measuring process must not pause: its own full collections (over the send times and
+    # outputs it keeps) took up to ≈ 180 ms and counted as the measured system's latency.
+    gc.disable()
     started = time.monotonic()
     try:
         for n, (event_id, line) in enumerate(lines, start=1):
@@ -120,6 +134,7 @@ async def drive(bootstrap: str, topics: dict[str, str], output: str,
         await producer.flush()
         await asyncio.wait_for(reader, timeout=600)
     finally:
+        gc.enable()
         await producer.stop()
         await consumer.stop()
     latencies = {k: arrived[k] - sent[k] for k in arrived if k in sent}
@@ -166,12 +181,15 @@ def beyond_lateness(latencies: dict[str, float], lines: list[tuple[str, bytes]],
     return out
 
 
-def measure_worker(corpus: Path, lines: list[bytes], lateness: str) -> Figures:
-    """The worker on a broker of its own, with ``lateness`` (``0`` or a duration)."""
-    with EmbeddedBroker(log_path=corpus / f"broker-{lateness}.log") as broker:
+def measure_worker(corpus: Path, lines: list[bytes], lateness: str, *,
+                   decision_log: bool = True, runs: int = RUNS) -> Figures:
+    """The worker on a broker of its own, with ``lateness`` (``0`` or a duration); with its
+    default decision log (SQLite, fed in the worker's process) or without (``off``)."""
+    with EmbeddedBroker(log_path=corpus / f"broker-{lateness}-{decision_log}.log") as broker:
         create_topics(broker, partitions=3)
         port = free_port()
-        worker = start_worker(broker.bootstrap, corpus, port, 3, lateness=lateness)
+        extra = {} if decision_log else {"decision_log": "off"}
+        worker = start_worker(broker.bootstrap, corpus, port, 3, lateness=lateness, **extra)
         try:
             wait_ready(f"http://127.0.0.1:{port}/ready", worker)
             topics = dict(TOPIC_BY_SOURCE)
@@ -179,20 +197,25 @@ def measure_worker(corpus: Path, lines: list[bytes], lateness: str) -> Figures:
             done = decidable(corpus, [body for _, body in named]) - 300  # the tail may wait
             seconds, _, _ = asyncio.run(drive(broker.bootstrap, topics, "triage.decisions",
                                               named, None, done, "event_id"))
-            latest = max(orjson.loads(body)["registered_at"] for _, body in named)
-            stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], "lat"),
-                                datetime.fromisoformat(latest).timestamp())
-            _, latencies, outputs = asyncio.run(drive(
-                broker.bootstrap, topics, "triage.decisions", stamped, LATENCY_RATE,
-                int(len(stamped) * 0.9), "event_id"))
+            latest = datetime.fromisoformat(
+                max(orjson.loads(body)["registered_at"] for _, body in named)).timestamp()
             seconds_late = parse_window(lateness).total_seconds() if lateness != "0" else 0.0
-            measured = beyond_lateness(latencies, stamped, seconds_late)
-            immediate = [v for k, v in measured.items()
-                         if not any((c.get("correlation_id") or "").startswith("hh-")
-                                    for c in outputs[k]["cases"])]
-            return Figures(f"worker, lateness {lateness}", done / seconds,
-                           percentile(immediate, 0.5), percentile(immediate, 0.99),
-                           peak_rss_mib(worker.pid))
+            p50s, p99s = [], []
+            for run in range(runs):
+                stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], f"lat{run}"), latest)
+                latest += 86400 + len(stamped) * LATENCY_STEP
+                _, latencies, outputs = asyncio.run(drive(
+                    broker.bootstrap, topics, "triage.decisions", stamped, LATENCY_RATE,
+                    int(len(stamped) * 0.9), "event_id"))
+                measured = beyond_lateness(latencies, stamped, seconds_late)
+                immediate = [v for k, v in measured.items()
+                             if not any((c.get("correlation_id") or "").startswith("hh-")
+                                        for c in outputs[k]["cases"])]
+                p50s.append(percentile(immediate, 0.5))
+                p99s.append(percentile(immediate, 0.99))
+            name = f"worker, lateness {lateness}" + ("" if decision_log else ", no log")
+            return Figures(name, done / seconds, sorted(p50s)[runs // 2], max(p99s),
+                           peak_rss_mib(worker.pid), p99s)
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)
@@ -233,7 +256,8 @@ def main() -> int:
         corpus = Path(tmp)
         simulate(corpus, seed=21, events=THROUGHPUT_EVENTS)
         lines = [x for x in (corpus / "events.jsonl").read_bytes().splitlines() if x.strip()]
-        results = [measure_worker(corpus, lines, "1h"), measure_worker(corpus, lines, "0")]
+        results = [measure_worker(corpus, lines, "1h"), measure_worker(corpus, lines, "0"),
+                   measure_worker(corpus, lines, "1h", decision_log=False, runs=3)]
         with EmbeddedBroker(log_path=corpus / "broker.log") as broker:
             create_topics(broker, partitions=3)
             results += [
@@ -246,11 +270,20 @@ def main() -> int:
     for f in results:
         print(f"{f.name:22} {f.throughput:10,.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} "
               f"{f.rss_mib:13.1f}")
-    worker, worker_0, bare_faust = results[0], results[1], results[2]
+    worker, worker_0, worker_nolog, bare_faust, bare_aiokafka = results
+    for f in (worker, worker_0, worker_nolog):
+        within = sum(1 for p in f.run_p99_ms if p <= 250)
+        print(f"{f.name}: p99 of each of {len(f.run_p99_ms)} runs at "
+              f"{LATENCY_RATE:,.0f} events/s (ms): "
+              + " ".join(f"{p:.0f}" for p in f.run_p99_ms)
+              + f"   ({within} of {len(f.run_p99_ms)} within 250 ms)")
     print(f"worker / bare faust throughput: {worker.throughput / bare_faust.throughput:.2f} "
-          f"(target ≥ 0.80; and ≥ 2,000 events/s); worker p99 beyond the lateness "
-          f"{worker.p99_ms:.0f} ms, with lateness 0 {worker_0.p99_ms:.0f} ms "
-          f"(target ≤ 250 ms)")
+          f"(target ≥ 0.80); worker / bare aiokafka "
+          f"{worker.throughput / bare_aiokafka.throughput:.2f}; worst p99 beyond the lateness "
+          f"{worker.p99_ms:.0f} ms, with lateness 0 {worker_0.p99_ms:.0f} ms (target ≤ 250 ms "
+          f"in every run)")
+    print(f"without the decision log (TRIAGE_DECISION_LOG=off) the worker reaches "
+          f"{worker_nolog.throughput / bare_faust.throughput:.2f} of bare faust")
     return 0
 
 

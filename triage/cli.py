@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from triage import cli_output, operator_cli
 from triage.core import Triage, parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
+from triage.gcpolicy import settle_long_lived
 from triage.private_files import PRIVATE_UMASK, open_private
 from triage.rules import DEFAULT_RULES, RulesetError, load_ruleset
 from triage.snapshot import ReferenceDataError, load_reference
@@ -369,6 +370,7 @@ def _replay(args: argparse.Namespace) -> int:
         raise UsageError("--max-clock-jump must be larger than --lateness")
     pipeline = Pipeline(Triage(cases, ruleset, window=args.window), lateness=args.lateness,
                         max_jump=args.max_clock_jump)
+    settle_long_lived()
     size = args.events.stat().st_size
     with events, out, cli_output.progress(size, enabled=not args.quiet) as advance:
         summary = replay(events, pipeline, out, tasks, progress=advance)
@@ -621,6 +623,7 @@ def _rules_diff(args: argparse.Namespace) -> int:
         raise UsageError("--max-clock-jump must be larger than --lateness")
     pipeline = Pipeline(Triage(cases, base, window=args.window), lateness=args.lateness,
                         max_jump=args.max_clock_jump)
+    settle_long_lived()
     try:
         if args.events is not None:
             size = args.events.stat().st_size

@@ -305,11 +305,12 @@ class Triage:
         self._settle(event, judgements, fallback, out)
         return out
 
-    def advance(self, now: datetime | float) -> Outputs:
+    def advance(self, now: datetime | float, out: Outputs | None = None) -> Outputs:
         """Move the event-time clock to ``now`` (a datetime or POSIX seconds; never backwards)
         and decide what waited for windows that have now closed. The event-time stage calls
-        this with its frontier, so windows close as the stream's time passes them."""
-        out = Outputs()
+        this with its frontier, so windows close as the stream's time passes them. What is
+        decided is added to ``out`` when given (and returned)."""
+        out = Outputs() if out is None else out
         self._advance(now if isinstance(now, float) else now.timestamp(), out)
         return out
 
@@ -548,20 +549,10 @@ class Triage:
                 out: Outputs) -> None:
         """Emit what the event and the household moves it decided make ready; keep the event
         open while its decision (or shadow decision) waits for a household move."""
-        shadow = self.shadow
         if not judgements:  # most events: no case touched, nothing to correlate
-            now = self.clock().isoformat()
-            kind = f"{event.source}/{event.type}"
-            decision = self._decision(event, [], now, self.ruleset, fallback)
-            out.decisions.append(decision)
-            out.kinds.append(kind)
-            if decision.outcome == "raised":  # no case to own it: the fallback unit does
-                out.tasks.append(self._unowned_task(event, _caseless_rule(event, fallback), now))
-            if shadow is not None:
-                out.shadow.append(ShadowDecision(
-                    self._decision(event, [], now, shadow, fallback), kind,
-                    event.registered_at, []))
+            self._settle_caseless(event, fallback, out)
             return
+        shadow = self.shadow
         if shadow is not None:
             rules = self._rules_for(shadow, event)
             for j in judgements:
@@ -588,6 +579,27 @@ class Triage:
                           if move.moved_together is None}:
                 self._waiting.setdefault(group, []).append(event.event_id)
         self._emit(ready, shadow_ready, out)
+
+    def _settle_caseless(self, event: Event, fallback: Rule | None, out: Outputs) -> None:
+        """The fast path of most events (issue 13): one that touches no case has nothing to
+        correlate or wait for. Its decision is the built-in caseless rule's, built at once; a
+        raised one (unclassified, a fallback verdict) gets a task for the fallback unit."""
+        now = self.clock().isoformat()
+        kind = f"{event.source}/{event.type}"
+        rule = _caseless_rule(event, fallback)
+        ruleset = self.ruleset
+        raised = ruleset.raises(rule.score)
+        out.decisions.append(Decision(
+            event.event_id, "raised" if raised else "suppressed", rule.score, rule.id,
+            rule.reason, [], None, ruleset.version, now, event.source, event.type,
+            event.registered_at.isoformat()))
+        out.kinds.append(kind)
+        if raised:  # no case to own it: the fallback unit does
+            out.tasks.append(self._unowned_task(event, rule, now))
+        if self.shadow is not None:
+            out.shadow.append(ShadowDecision(
+                self._decision(event, [], now, self.shadow, fallback), kind,
+                event.registered_at, []))
 
     def _collect(self, move: HouseholdMove, ready: list[_Open],
                  shadow_ready: list[_Open]) -> None:

@@ -7,8 +7,10 @@ else is checked:
 * never modulus 11 — CPR has issued numbers without the check digit since 2007;
 * never a comparison with today — a child registered on its birthday is valid at any hour, in
   any year a replay runs, whatever the service's time zone. python-stdnum's ``dk.cpr.validate``
-  rejects a birth date after ``date.today()`` ("not born yet"), so it is not used; its
-  ``get_birth_date`` (the century rule alone) is.
+  rejects a birth date after ``date.today()`` ("not born yet"), so it is not used. Its century
+  rule (``get_birth_date``) is the one :func:`birth_date` implements, in a few integer
+  operations: the check runs once per person of the snapshot and per new number in the stream,
+  and stdnum's took ≈ 15 µs a number (issue 13).
 
 A CPR number is personal data. It never appears in clear in logs, metrics labels, task titles or
 error messages: use :func:`mask` (``DDMMYY-****``), and raise :class:`InvalidCpr`, whose message
@@ -21,9 +23,6 @@ import re
 from datetime import date
 from functools import lru_cache
 
-from stdnum.dk import cpr as _stdnum_cpr
-from stdnum.exceptions import ValidationError
-
 
 class InvalidCpr(ValueError):
     """A value that is not a usable CPR number. The message never echoes the value."""
@@ -31,12 +30,28 @@ class InvalidCpr(ValueError):
 
 def birth_date(value: str) -> date:
     """The birth date a ten-digit number encodes (DDMMYY, century from the 7th digit as CPR
-    defines it); :class:`InvalidCpr` when the digits are no real date. Independent of today."""
+    defines it); :class:`InvalidCpr` when the digits are no real date. Independent of today.
+
+    The century, from the 7th digit (the first of the serial) and YY: 5–8 with YY ≥ 58 → 1800s;
+    0–3, or 4 and 9 with YY ≥ 37 → 1900s; otherwise 2000s (stdnum's rule, which a test checks
+    this against for every date and 7th digit)."""
+    if len(value) != 10 or not (value.isascii() and value.isdigit()):
+        raise InvalidCpr(_NOT_A_DATE)
+    year = int(value[4:6])
+    seventh = value[6]
+    if year >= 58 and seventh in "5678":
+        year += 1800
+    elif seventh in "0123" or (year >= 37 and seventh in "49"):
+        year += 1900
+    else:
+        year += 2000
     try:
-        return _stdnum_cpr.get_birth_date(value)
-    except (ValidationError, ValueError):
-        raise InvalidCpr("not a valid CPR number: the first six digits are not a real date "
-                         "(DDMMYY)") from None
+        return date(year, int(value[2:4]), int(value[0:2]))
+    except ValueError:
+        raise InvalidCpr(_NOT_A_DATE) from None
+
+
+_NOT_A_DATE = "not a valid CPR number: the first six digits are not a real date (DDMMYY)"
 
 
 @lru_cache(maxsize=262_144)

@@ -83,7 +83,8 @@ class EventTimeOrder(Generic[T]):
         """The latest event time seen (events accepted and ticks), POSIX seconds."""
         self.frontier: float | None = None
         """Everything registered at or before this has been released: the core's clock."""
-        self._buffer: list[_Held[T]] = []  # heap on (registered_at, arrival)
+        self._buffer: list[tuple[float, int, _Held[T]]] = []
+        """A heap on (registered_at, arrival): plain tuples, so ordering stays in C."""
         self._pending: list[_Held[T]] = []  # unconfirmed, in arrival order
         self._held_ids: dict[str, int] = {}  # event ids held (buffered or pending) -> copies
         self._held_at: dict[str, float] = {}  # ... -> event time of the first copy held
@@ -162,11 +163,11 @@ class EventTimeOrder(Generic[T]):
     # --- internals --------------------------------------------------------------------------
 
     def _buffer_add(self, held: _Held[T]) -> None:
-        heapq.heappush(self._buffer, held)
+        heapq.heappush(self._buffer, (held.at, held.seq, held))
         self._count(held, +1)
 
     def _buffer_pop(self) -> _Held[T]:
-        held = heapq.heappop(self._buffer)
+        held = heapq.heappop(self._buffer)[2]
         self._count(held, -1)
         return held
 
@@ -188,7 +189,7 @@ class EventTimeOrder(Generic[T]):
             self.frontier = frontier
         out = []
         buffer = self._buffer
-        while buffer and buffer[0].at <= self.frontier:
+        while buffer and buffer[0][0] <= self.frontier:
             out.append(Released(self._buffer_pop().item))
         return out
 
@@ -227,7 +228,7 @@ class EventTimeOrder(Generic[T]):
                 late.append(Released(p.item, "late"))
                 continue
             latest = max(latest, p.at)
-            heapq.heappush(self._buffer, p)  # already counted among the held ids
+            heapq.heappush(self._buffer, (p.at, p.seq, p))  # already counted among held ids
         self.clock = latest
         return late
 

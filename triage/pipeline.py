@@ -84,12 +84,16 @@ class Pipeline:
         yield self.flush()
 
     def _decide(self, released: list[Released[Item]]) -> Outputs:
-        out = Outputs()
         core = self.core
-        for r in released:
-            event, unavailable = r.item
-            out.extend(core.decide(event, unavailable=unavailable, timing=r.kind))
+        if len(released) == 1:  # the common step: one event in, that one released
+            event, unavailable = released[0].item
+            out = core.decide(event, unavailable=unavailable, timing=released[0].kind)
+        else:
+            out = Outputs()
+            for r in released:
+                event, unavailable = r.item
+                out.extend(core.decide(event, unavailable=unavailable, timing=r.kind))
         frontier = self.order.frontier
         if frontier is not None and (core.watermark is None or frontier > core.watermark):
-            out.extend(core.advance(frontier))
+            core.advance(frontier, out)
         return out

@@ -59,6 +59,15 @@ class Register:
             self._add(Person(record.cpr, record.address, record.civil_status, record.spouse_cpr,
                              record.status))
 
+    @classmethod
+    def of_people(cls, people: Iterable[Person]) -> Register:
+        """A register of people already read (:func:`triage.snapshot.read_persons`), without a
+        second object per person."""
+        register = cls()
+        for person in people:
+            register._add(person)
+        return register
+
     def __len__(self) -> int:
         return len(self._persons)
 

@@ -38,10 +38,10 @@ class DecisionRecord(Model):
     correlation_id: str | None = None
     ruleset: str
     decided_at: str
-    error: str | None = None
     event_source: str | None = None
     event_type: str | None = None
     registered_at: str | None = None
+    error: str | None = None
 
 
 

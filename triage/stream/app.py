@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -48,11 +47,12 @@ from triage.cases import CaseIndex
 from triage.control import KINDS as CONTROL_KINDS
 from triage.core import Outputs, Triage
 from triage.decisionlog.service import attach as attach_decision_log
+from triage.gcpolicy import paused, settle_long_lived
 from triage.models.events import Event, InvalidEvent, parse_event
-from triage.models.reference import CaseRecord, PersonRecord
+from triage.models.reference import CaseRecord
 from triage.register import Register
 from triage.rules import load_ruleset
-from triage.snapshot import load_reference, read_records
+from triage.snapshot import load_reference, read_persons
 from triage.stream.checkpoint import (
     CheckpointRefused,
     CheckpointStore,
@@ -452,7 +452,8 @@ class TriageWorker:
         s = self.settings
         if s.cases is not None:
             return load_reference(s.persons, s.cases)
-        register = Register(read_records(s.persons, PersonRecord))
+        with paused():
+            register = Register.of_people(read_persons(s.persons))
 
         async def all_cases() -> list[CaseRecord]:
             assert s.casesystem_url is not None
@@ -572,8 +573,8 @@ class TriageWorker:
         self.metrics.rebuild_records.set(upto - start)
         self._checkpointed[partition] = start
         self.deciders[partition] = decider
-        gc.freeze()  # the register and cases live as long as the worker: keep them out of
-        # every full collection, whose pauses would otherwise show in the p99 latency
+        settle_long_lived()  # the register and cases live as long as the worker: keep them out
+        # of every collection, whose pauses would otherwise show in the p99 latency
         self.metrics.rebuilds.inc()
         self.metrics.rebuild_seconds.observe(time.monotonic() - started)
         return decider

@@ -48,9 +48,10 @@ log = logging.getLogger(__name__)
 
 FORMAT = "triage-checkpoint"
 VERSION = 1
-STATE_SCHEMA = 2
+STATE_SCHEMA = 3
 """Bump when the decider's state classes change shape: older checkpoints are then refused.
-2: the core carries rulesets by version, a shadow ruleset and silences."""
+2: the core carries rulesets by version, a shadow ruleset and silences. 3: the event-time
+buffer holds (registered_at, arrival, held) tuples (issue 13)."""
 
 
 class CheckpointRefused(Exception):

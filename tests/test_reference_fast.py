@@ -1,0 +1,99 @@
+"""The fast persons reader (issue 13) accepts exactly what :class:`PersonRecord` accepts, with the
+same values, and leaves every other record — and so every error message — to the model."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+from stdnum.dk import cpr as stdnum_cpr
+
+from triage import cprnumber
+from triage.models.events import parse_record
+from triage.models.reference import PersonRecord
+from triage.register import Person
+from triage.snapshot import ReferenceDataError, person_of, read_persons
+
+ADDRESS = {"address_id": "a-1", "municipality_code": "0561", "road_code": "0129",
+           "house_number": "62", "floor": None, "door": "tv", "postcode": "6715",
+           "label": "Søhaven 62, 6715 Esbjerg N"}
+PERSON = {"cpr": "3004774360", "address": ADDRESS, "civil_status": "G",
+          "spouse_cpr": "0509226164", "birth_date": "1977-04-30", "status": "01"}
+
+
+def as_model(data: dict[str, object]) -> Person:
+    record = parse_record(PersonRecord, data)
+    assert isinstance(record, PersonRecord)
+    return Person(record.cpr, record.address, record.civil_status, record.spouse_cpr,
+                  record.status)
+
+
+def test_the_century_rule_is_stdnums_for_every_date_and_seventh_digit() -> None:
+    for day, month, yy, seventh in itertools.product(range(0, 33, 1), range(0, 14),
+                                                     range(0, 100, 3), "0123456789"):
+        number = f"{day:02}{month:02}{yy:02}{seventh}000"
+        try:
+            expected: date | None = stdnum_cpr.get_birth_date(number)
+        except Exception:
+            expected = None
+        try:
+            ours: date | None = cprnumber.birth_date(number)
+        except cprnumber.InvalidCpr:
+            ours = None
+        assert ours == expected, number
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"address": None}, {"spouse_cpr": None}, {"birth_date": None},
+    {"extra": [1, 2]}, {"address": {**ADDRESS, "label": None, "unknown": 1}},
+])
+def test_an_ordinary_record_reads_as_the_model_reads_it(change: dict[str, object]) -> None:
+    data = {**PERSON, **change}
+    fast = person_of(data)
+    assert fast is not None
+    assert fast == as_model(data)
+
+
+def test_absent_optional_fields_take_the_models_defaults() -> None:
+    data = {"cpr": PERSON["cpr"]}
+    assert person_of(data) == as_model(data)
+
+
+@pytest.mark.parametrize("change", [
+    {"cpr": "3213901234"}, {"cpr": 3004774360}, {"cpr": "30047743６0"},
+    {"spouse_cpr": "123"}, {"civil_status": "X"}, {"civil_status": None},
+    {"status": "1"}, {"status": 1}, {"birth_date": "1977-02-30"}, {"birth_date": 1977},
+    {"birth_date": "1977-04-30T00:00:00"},
+    {"address": "Søhaven 62"}, {"address": {**ADDRESS, "municipality_code": 561}},
+    {"address": {**ADDRESS, "road_code": "129"}}, {"address": {**ADDRESS, "floor": 1}},
+    {"address": {k: v for k, v in ADDRESS.items() if k != "postcode"}},
+])
+def test_anything_else_is_left_to_the_model(change: dict[str, object]) -> None:
+    """Odd records (wrong, coercible or missing values) are not judged by the fast path."""
+    assert person_of({**PERSON, **change}) is None
+
+
+def test_the_file_reader_coerces_and_reports_as_the_model_does(tmp_path: Path) -> None:
+    persons = tmp_path / "persons.jsonl"
+    coercible = {**PERSON, "address": {**ADDRESS, "municipality_code": 561}}
+    persons.write_bytes(orjson.dumps(PERSON) + b"\n\n" + orjson.dumps(coercible) + b"\n"
+                        + b'{"cpr": "3213901234", "address": null}\n')
+    read = read_persons(persons)
+    assert next(read) == as_model(PERSON)
+    second = next(read)
+    assert second == as_model(coercible) and second.address is not None
+    assert second.address.municipality_code == "0561"
+    with pytest.raises(ReferenceDataError) as raised:
+        next(read)
+    assert str(raised.value) == f"{persons}:4: cpr: not a valid CPR number: the first six " \
+                                "digits are not a real date (DDMMYY)"
+
+
+def test_a_household_shares_one_address() -> None:
+    addresses: dict[tuple[object, ...], object] = {}
+    one = person_of(PERSON, addresses)  # type: ignore[arg-type]
+    two = person_of({**PERSON, "cpr": "0509226164"}, addresses)  # type: ignore[arg-type]
+    assert one is not None and two is not None and one.address is two.address
