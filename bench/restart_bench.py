@@ -28,7 +28,8 @@ from triage.stream.broker import EmbeddedBroker, free_port
 LENGTHS = (10_000, 40_000)
 """Input events; the journal also holds the worker's ticks, so checkpoints fall between."""
 INTERVALS = (2_000, 0)
-"""Checkpoint every 2,000 journal records (the default interval) and never (a full rebuild)."""
+"""Checkpoint every 2,000 journal records (a tenth of the default 20,000, so that several fall
+within these journals) and never (a full rebuild)."""
 
 
 def metric(port: int, name: str) -> float:
