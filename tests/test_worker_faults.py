@@ -151,17 +151,13 @@ def wait_for(condition, timeout: float) -> bool:
     return False
 
 
-def test_health_reports_crash_loops_a_silent_broker_and_a_stalled_decider():
+def test_health_reports_a_silent_broker_and_a_stalled_decider():
     now = [0.0]
     health = WorkerHealth(broker_timeout=15, stall_timeout=30, clock=lambda: now[0])
     assert health.problems() == []
-    for _ in range(3):
-        health.crashed()
-    assert any("crashed 3 times" in p for p in health.problems())
-    now[0] = 61.0  # the crashes are a minute old; the broker has been silent for 61 s
-    problems = health.problems()
-    assert not any("crashed" in p for p in problems)
-    assert any("has not answered" in p for p in problems)
+    now[0] = 16.0  # the broker has been silent for 16 s
+    assert any("has not answered for 16 s" in p for p in health.problems())
+    now[0] = 31.0
     health.broker_answered()
     health.journal_lag = lambda: 5
     assert any("applied nothing" in p for p in health.problems())

@@ -1,4 +1,7 @@
-"""The faust app of ``triage worker``: a thin adapter that moves bytes between Kafka and the core.
+"""The app of ``triage worker``: a thin adapter that moves bytes between Kafka and the core.
+
+faust runs the process — its web port, the tick timer, the services — while both Kafka hops are
+plain aiokafka loops (faust's per-message machinery cost more than the core: issue 13).
 
 Topology (README, "The streaming worker")::
 
@@ -11,10 +14,11 @@ Topology (README, "The streaming worker")::
 * **route** (:mod:`triage.stream.router`, a plain aiokafka loop run as a service of the app)
   forwards every input record, unchanged, to ``triage.routed`` keyed by the municipality this
   deployment serves. It is stateless, so every worker takes its share of the input partitions.
-* **decide** feeds each routed record to the partition's :class:`RoutedDecider` and writes what
-  the core returns. A household's events carry different keys (each member's CPR number) and
-  land on different input partitions; routing gives them one order in one place, which the
-  correlation needs.
+* **decide** (:mod:`triage.stream.decide_loop`, a plain aiokafka loop too, in the consumer group
+  ``<app id>-decide``) feeds each routed record to the partition's :class:`RoutedDecider`
+  (:meth:`TriageWorker.step`) and writes what the core returns. A household's events carry
+  different keys (each member's CPR number) and land on different input partitions; routing
+  gives them one order in one place, which the correlation needs.
 * **tick** records the wall clock in the journal while something waits for a window to close —
   only while the router has read every input partition it owns to its end, never during a
   backlog.
@@ -39,7 +43,6 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.casesystem.client import CaseSystemClient, LookupUnavailable
@@ -59,6 +62,7 @@ from triage.stream.checkpoint import (
     file_digest,
     record_digest,
 )
+from triage.stream.decide_loop import DecideLoop, Outgoing
 from triage.stream.decider import RoutedDecider
 from triage.stream.delivery import TaskDelivery
 from triage.stream.health import ClusterWatch, WorkerHealth
@@ -83,26 +87,6 @@ RAW: dict[str, Any] = dict(
 )
 
 
-def _fast_fetch_transport(fetch_wait_ms: int) -> type[faust_aiokafka.Transport]:
-    """faust 0.15.3 hard-codes a 1.5 s fetch wait; on Tansu a waiting fetch only returns when
-    that expires, which alone adds ~1.4 s of latency. This transport shortens it."""
-
-    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport: Any) -> Any:
-            consumer = super()._create_worker_consumer(transport)
-            consumer._fetch_max_wait_ms = fetch_wait_ms
-            return consumer
-
-    class FastConsumer(faust_aiokafka.Consumer):
-        def _new_consumer_thread(self) -> Any:
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    class Transport(faust_aiokafka.Transport):
-        Consumer = FastConsumer
-
-    return Transport
-
-
 class TriageWorker:
     """The worker's app, its deciders per routed partition, and its metrics."""
 
@@ -117,7 +101,7 @@ class TriageWorker:
         self._fresh: CaseIndex | None = self._load_reference()  # fail fast on bad reference
         self.deciders: dict[int, RoutedDecider] = {}
         self.decider_ready = False
-        """The decide agent has its assignment and every assigned journal partition is
+        """The decide loop has its assignment and every assigned journal partition is
         rebuilt."""
         self._prepare_lock = asyncio.Lock()
         self.health = WorkerHealth()
@@ -136,14 +120,8 @@ class TriageWorker:
 
     def _build_app(self) -> faust.App:
         s = self.settings
-        transport = _fast_fetch_transport(int(s.fetch_wait.total_seconds() * 1000))
-
-        class App(faust.App):
-            def _new_transport(self) -> Any:
-                return transport(self.conf.broker_consumer, self)
-
         session = s.session_timeout.total_seconds()
-        app = App(
+        app = faust.App(
             s.app_id,
             broker=f"kafka://{s.bootstrap}",
             broker_credentials=faust_broker_credentials(s),
@@ -162,11 +140,9 @@ class TriageWorker:
             broker_heartbeat_interval=min(0.5, session / 6),
             broker_commit_interval=1.0,
             producer_linger=0.001,
-            stream_wait_empty=True,
             table_standby_replicas=0,
             # room for the largest output: a dead letter keeps at most the message limit
             producer_max_request_size=max(1_000_000, 2 * s.max_message_bytes),
-            consumer_max_fetch_size=max(1 << 20, 4 * s.max_message_bytes),
             **faust_web_options(WEB_LIMITS),
         )
         harden_faust_web(app, WEB_LIMITS)  # timeouts, connection limit (triage/web_limits.py)
@@ -180,60 +156,15 @@ class TriageWorker:
             app.service(TaskDelivery(s, self.client, self.metrics,  # type: ignore[arg-type]
                                      loop=app.loop, beacon=app.beacon))
         routed = app.topic(ROUTED_TOPIC, partitions=1, **RAW)
-        decisions = app.topic("triage.decisions", **RAW)
-        tasks = app.topic("triage.tasks", **RAW)
-        deadletter = app.topic("triage.deadletter", **RAW)
-        shadow = app.topic("triage.shadow", **RAW)
         self._routed, self._audit = routed, app.topic("triage.audit", **RAW)
         route_key = self._route_key = s.municipality.encode()
-        agreement = ShadowAgreement(self.metrics)
-
-        async def send(topic: Any, key: bytes, value: bytes, headers: Any = None) -> None:
-            """One output; a record the broker refuses as too large is replaced by a dead
-            letter that says so (the others are retried by faust, and crash the agent only
-            when the broker is gone — which /health then reports)."""
-            try:
-                await topic.send(key=key, value=value, headers=headers)
-            except Exception as exc:
-                if "TooLarge" not in type(exc).__name__ + type(exc.__cause__).__name__:
-                    raise
-                log.error("output of %d bytes refused by the broker (%s); dead-lettered",
-                          len(value), type(exc).__name__)
-                await deadletter.send(key=key, value=value[:1024], headers={
-                    "triage-error": f"output of {len(value)} bytes refused".encode()})
-
-        @app.agent(routed, name="decide")
-        async def decide(stream: Any) -> None:
-            try:
-                async for event in stream.events():
-                    message = event.message
-                    kind = header(message.headers, KIND_HEADER)
-                    out = await self._apply(message.partition, message.offset, event.value,
-                                            kind)
-                    self.health.applied()
-                    self._maybe_checkpoint(message.partition, event.value, kind)
-                    if out is None:
-                        continue
-                    if kind is not None and kind.decode(errors="replace") in CONTROL_KINDS:
-                        self._show_rulesets()
-                    for decision in out.decisions:
-                        await send(decisions, (decision.event_id or "").encode(),
-                                   decision.to_json())
-                        if self._shadowing:
-                            agreement.active(decision)
-                    for judged in out.shadow:  # a shadow ruleset's: never a task
-                        await send(shadow, (judged.decision.event_id or "").encode(),
-                                   judged.decision.to_json())
-                        agreement.shadow(judged.decision)
-                    for task in out.tasks:
-                        await send(tasks, task.case_id.encode(), task.to_json())
-                    for bad in out.deadletters:
-                        await send(deadletter, (bad.event_id or "").encode(), bad.raw,
-                                   {"triage-error": bad.error.encode()})
-                    self.metrics.count(out, arrived=message.timestamp)
-            except Exception:
-                self.health.crashed()  # faust restarts the agent; /health counts the crashes
-                raise
+        self._agreement = ShadowAgreement(self.metrics)
+        self.decide_loop = DecideLoop(s, self.step, on_assigned=self._assigned,
+                                      on_revoked=self._revoked, client_kwargs=self.kafka,
+                                      fatal=self.health.stop_loudly, legacy_group=s.app_id,
+                                      loop=app.loop,
+                                      beacon=app.beacon)
+        app.service(self.decide_loop)  # type: ignore[arg-type]
 
         @app.task
         async def warn_about_the_task_key() -> None:
@@ -261,7 +192,7 @@ class TriageWorker:
 
         @app.page("/ready")
         async def ready(web: Any, request: Any) -> Any:
-            assigned = sorted([f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()]
+            assigned = sorted([f"{tp.topic}:{tp.partition}" for tp in self.decide_loop.assignment()]
                               + self.router.assignment())
             problems = self.health.problems()
             body = {"ready": self.ready and not problems, "problems": problems,
@@ -286,15 +217,44 @@ class TriageWorker:
         install_web(app, self)
         self.operator = install_operator(app, self)
 
-        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-        async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-            self.decider_ready = False
-
-        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
-        async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
-            app.loop.create_task(self._prepare())
-
         return app
+
+    async def step(self, partition: int, offset: int, value: bytes, headers: Any,
+                   timestamp: int) -> list[Outgoing]:
+        """One journal record through the decider: the output records it causes (the decide
+        loop, :mod:`triage.stream.decide_loop`, produces them and commits)."""
+        kind = header(headers, KIND_HEADER)
+        out = await self._apply(partition, offset, value, kind)
+        self.health.applied()
+        self._maybe_checkpoint(partition, value, kind)
+        if out is None:
+            return []
+        if kind is not None and kind.decode(errors="replace") in CONTROL_KINDS:
+            self._show_rulesets()
+        records = []
+        agreement, shadowing = self._agreement, self._shadowing
+        for decision in out.decisions:
+            records.append(Outgoing("triage.decisions", (decision.event_id or "").encode(),
+                                    decision.to_json()))
+            if shadowing:
+                agreement.active(decision)
+        for judged in out.shadow:  # a shadow ruleset's: never a task
+            records.append(Outgoing("triage.shadow", (judged.decision.event_id or "").encode(),
+                                    judged.decision.to_json()))
+            agreement.shadow(judged.decision)
+        for task in out.tasks:
+            records.append(Outgoing("triage.tasks", task.case_id.encode(), task.to_json()))
+        for bad in out.deadletters:
+            records.append(Outgoing("triage.deadletter", (bad.event_id or "").encode(), bad.raw,
+                                    [("triage-error", bad.error.encode())]))
+        self.metrics.count(out, arrived=timestamp)
+        return records
+
+    def _assigned(self, partitions: set[int]) -> None:
+        self.app.loop.create_task(self._prepare())
+
+    def _revoked(self, partitions: set[int]) -> None:
+        self.decider_ready = False
 
     @property
     def ready(self) -> bool:
@@ -304,8 +264,7 @@ class TriageWorker:
     async def _prepare(self) -> None:
         """After a rebalance: rebuild every journal partition now assigned (up to what the
         group committed), before saying ready; forget the ones that went elsewhere."""
-        assigned = {tp.partition for tp in self.app.consumer.assignment()
-                    if tp.topic == ROUTED_TOPIC}
+        assigned = {tp.partition for tp in self.decide_loop.assignment()}
         for partition in set(self.deciders) - assigned:
             del self.deciders[partition]
         for partition in sorted(assigned):
@@ -392,8 +351,6 @@ class TriageWorker:
         applied, if any)."""
         async with self._prepare_lock:
             committed = self._committed(partition)
-            if committed is None and offset is None:  # a fresh start: ask the group
-                committed = await self._fetch_committed(partition)
             decider = self.deciders.get(partition)
             if decider is not None and (committed is None or decider.next_offset >= committed):
                 return decider
@@ -503,11 +460,7 @@ class TriageWorker:
         self.metrics.checkpoint_seconds.observe(time.monotonic() - started)
 
     def _journal_highwater(self, partition: int) -> int | None:
-        for tp in self.app.consumer.assignment():
-            if tp.topic == ROUTED_TOPIC and tp.partition == partition:
-                value = self.app.consumer.highwater(tp)
-                return int(value) if value is not None else None
-        return None
+        return self.decide_loop.highwater(partition)
 
     def _journal_lag(self) -> int:
         lag = 0
@@ -529,30 +482,9 @@ class TriageWorker:
                 "worker again to rebuild from the journal as it is now")
 
     def _committed(self, partition: int) -> int | None:
-        """The journal offset the consumer group last committed for ``partition``, if known."""
-        committed = getattr(self.app.consumer, "_committed_offset", {})
-        for tp, value in list(committed.items()):
-            if tp.topic == ROUTED_TOPIC and tp.partition == partition and value is not None:
-                return int(value)
-        return None
-
-    async def _fetch_committed(self, partition: int) -> int | None:
-        """The group's committed journal offset from the broker (faust knows it only after
-        its first commit): so a restarted worker is rebuilt before it says ready, not when
-        the next record arrives."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
-                                    group_id=self.settings.app_id, enable_auto_commit=False,
-                                    **self.kafka)
-        await consumer.start()
-        try:
-            found = await consumer.committed(TopicPartition(ROUTED_TOPIC, partition))
-            return int(found) if found is not None else None
-        except Exception as exc:  # the group coordinator not answering: rebuild lazily
-            log.warning("journal partition %d: committed offset unknown (%s: %s); rebuilt "
-                        "when its next record arrives", partition, type(exc).__name__, exc)
-            return None
-        finally:
-            await consumer.stop()
+        """The journal offset the decide group last committed for ``partition``, if any (read
+        from the broker when the partition was assigned)."""
+        return self.decide_loop.committed.get(partition)
 
     async def _rebuild(self, partition: int, upto: int) -> RoutedDecider:
         """A core brought to journal offset ``upto`` — the state the previous owner had when

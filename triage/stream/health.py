@@ -3,7 +3,8 @@
 An orchestrator restarts a worker whose ``/health`` fails and takes a worker whose ``/ready``
 fails out of service, so both must tell the truth:
 
-* **the decide agent in a crash loop** — it crashed 3 times within a minute;
+* **a stop under way** — the worker stopped itself (:meth:`WorkerHealth.stop_loudly`): the
+  decide loop failed on a record or a delivery, or the cluster was replaced;
 * **the broker unavailable** — the cluster has not answered a metadata request for longer than
   ``broker_timeout``, or the router has had no fetch response for that long;
 * **a stalled decider** — the journal has records the decider has not applied, and it applied
@@ -25,17 +26,12 @@ import logging
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from mode import Service
 
 log = logging.getLogger(__name__)
-
-CRASHES_ALLOWED = 3
-CRASH_WINDOW = 60.0
-
 
 class WorkerHealth:
     """The worker's health: reasons it is unhealthy (empty when healthy), and a loud stop."""
@@ -45,7 +41,6 @@ class WorkerHealth:
         self.broker_timeout = broker_timeout
         self.stall_timeout = stall_timeout
         self._clock = clock
-        self._crashes: deque[float] = deque(maxlen=CRASHES_ALLOWED)
         self.broker_seen = clock()
         """When the cluster (or a fetch) last answered."""
         self.applied_at = clock()
@@ -56,9 +51,6 @@ class WorkerHealth:
         """When the router last had a fetch response (monotonic seconds; set by the worker)."""
         self.fatal: str | None = None
         """Why the worker stopped itself, if it did."""
-
-    def crashed(self) -> None:
-        self._crashes.append(self._clock())
 
     def applied(self) -> None:
         self.applied_at = self._clock()
@@ -71,9 +63,6 @@ class WorkerHealth:
         out = []
         if self.fatal:
             out.append(self.fatal)
-        if len(self._crashes) == CRASHES_ALLOWED and now - self._crashes[0] < CRASH_WINDOW:
-            out.append(f"the decide agent crashed {CRASHES_ALLOWED} times within "
-                       f"{CRASH_WINDOW:.0f} s")
         fetched = self.fetched_at()
         last_contact = max(self.broker_seen, fetched if fetched is not None else float("-inf"))
         if now - last_contact > self.broker_timeout:

@@ -26,20 +26,3 @@ def aiokafka_lag(consumer: Any) -> dict[tuple[str, int], int]:
     except (AttributeError, TypeError):  # not started, or between assignments
         return {}
     return lags
-
-
-def faust_lag(consumer: Any) -> dict[tuple[str, int], int]:
-    """Lag per assigned partition of a faust app's consumer (``app.consumer``): the high
-    watermark against the last offset faust read (+1)."""
-    lags: dict[tuple[str, int], int] = {}
-    try:
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            read = consumer._read_offset.get(tp)
-            position = read + 1 if read is not None else 0
-            lags[(tp.topic, tp.partition)] = max(0, highwater - position)
-    except (AttributeError, TypeError, AssertionError, KeyError):
-        return {}
-    return lags

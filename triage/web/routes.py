@@ -233,11 +233,11 @@ def _serve_client_metrics(worker: Any) -> None:
 
 
 def _measure_lag(worker: Any) -> None:
-    """Consumer lag of the decider (faust) and the router (aiokafka) on ``/metrics``."""
-    from triage.stream.lag import aiokafka_lag, faust_lag
+    """Consumer lag of the decide loop and the router on ``/metrics``."""
+    from triage.stream.lag import aiokafka_lag
 
     sources = worker.metrics.lag_sources
-    sources.append(lambda: faust_lag(worker.app.consumer))
+    sources.append(lambda: aiokafka_lag(worker.decide_loop.consumer))
     router = getattr(worker, "router", None)
     if router is not None:
         sources.append(lambda: aiokafka_lag(router.consumer))
