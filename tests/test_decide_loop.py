@@ -37,6 +37,18 @@ async def read_all(bootstrap: str, topic: str, count: int, timeout: float = 20.0
     return values
 
 
+async def fill(bootstrap: str, journal: str, count: int) -> None:
+    """``r0`` … ``r<count-1>`` into partition 0 of ``journal``."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send(journal, value=f"r{i}".encode(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 class Forward:
     """A step that forwards each journal record to ``out``, failing on offset ``fail_at``."""
 
@@ -64,14 +76,7 @@ async def test_a_failing_record_stops_the_loop_the_ones_before_stay_decided_a_re
         kafka_broker: EmbeddedBroker, kafka_topics: KafkaTopics) -> None:
     journal = await kafka_topics.acreate(1, label="journal")
     out = await kafka_topics.acreate(1, label="out")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
-    await producer.start()
-    try:
-        for i in range(10):
-            await producer.send(journal, value=f"r{i}".encode(), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await fill(kafka_broker.bootstrap, journal, 10)
     settings = WorkerSettings(persons=Path("unused"), cases=Path("unused"),
                               bootstrap=kafka_broker.bootstrap, app_id=kafka_topics.unique("app"))
     client: dict[str, object] = {}  # plaintext, no security settings
@@ -122,14 +127,7 @@ async def test_an_upgrade_starts_where_the_old_faust_group_committed(
     journal = await kafka_topics.acreate(1, label="journal")
     out = await kafka_topics.acreate(1, label="out")
     legacy = kafka_topics.unique("old")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
-    await producer.start()
-    try:
-        for i in range(6):
-            await producer.send(journal, value=f"r{i}".encode(), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await fill(kafka_broker.bootstrap, journal, 6)
     old = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=legacy,
                            enable_auto_commit=False)
     await old.start()

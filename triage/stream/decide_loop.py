@@ -84,6 +84,11 @@ class DecideLoop(Service):
 
     commit_interval = 1.0
     """Seconds between commits while records flow (faust's default ``broker_commit_interval``)."""
+    yield_every = 32
+    """Records decided between two yields to the event loop. Neither the core nor handing an
+    output to the producer waits, so without a yield a batch of 500 records would hold the
+    loop — the producer's sender, the router — for the whole batch, and its first outputs
+    would wait for its last."""
 
     def __init__(self, settings: WorkerSettings, step: Step, *,
                  on_assigned: Callable[[set[int]], None],
@@ -245,12 +250,14 @@ class DecideLoop(Service):
                 return
 
     async def _decide_batch(self, tp: TopicPartition, messages: list[Any]) -> None:
-        step, send = self.step, self._send
-        for message in messages:
+        step, send, every = self.step, self._send, self.yield_every
+        for n, message in enumerate(messages, start=1):
             for outgoing in await step(tp.partition, message.offset, message.value or b"",
                                        message.headers, message.timestamp):
                 await send(outgoing)
             self._done[tp] = message.offset + 1
+            if n % every == 0:
+                await asyncio.sleep(0)  # let the producer send and the router route
 
     async def _send(self, outgoing: Outgoing) -> None:
         assert self.producer is not None
