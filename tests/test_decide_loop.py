@@ -50,17 +50,21 @@ async def fill(bootstrap: str, journal: str, count: int) -> None:
 
 
 class Forward:
-    """A step that forwards each journal record to ``out``, failing on offset ``fail_at``."""
+    """A step that forwards each journal record to ``out``, failing on offset ``fail_at``;
+    ``finished`` is set once it has forwarded offset ``done_at``."""
 
-    def __init__(self, out: str, fail_at: int | None = None) -> None:
-        self.out, self.fail_at = out, fail_at
+    def __init__(self, out: str, fail_at: int | None = None, done_at: int | None = None) -> None:
+        self.out, self.fail_at, self.done_at = out, fail_at, done_at
         self.seen: list[int] = []
+        self.finished = asyncio.Event()
 
     async def __call__(self, partition: int, offset: int, value: bytes, headers: object,
                        timestamp: int) -> list[Outgoing]:
         if offset == self.fail_at:
             raise ValueError("the core failed on this record")
         self.seen.append(offset)
+        if offset == self.done_at:
+            self.finished.set()
         return [Outgoing(self.out, b"k", value + b"!")]
 
 
@@ -101,18 +105,10 @@ async def test_a_failing_record_stops_the_loop_the_ones_before_stay_decided_a_re
     assert first.committed == {0: 6}  # the graceful stop committed up to the failing record
 
     # a restart (the core fixed) starts at the failing record and decides the rest
-    healthy = Forward(out)
-    finished = asyncio.Event()
-
-    async def step(*args: object) -> list[Outgoing]:
-        result = await healthy(*args)  # type: ignore[arg-type]
-        if healthy.seen[-1] == 9:
-            finished.set()
-        return result
-
-    second = DecideLoop(settings, step, on_assigned=lambda _: None, on_revoked=lambda _: None,
+    healthy = Forward(out, done_at=9)
+    second = DecideLoop(settings, healthy, on_assigned=lambda _: None, on_revoked=lambda _: None,
                         client_kwargs=client, fatal=fatal, topic=journal)
-    await run_until(second, finished)
+    await run_until(second, healthy.finished)
     assert healthy.seen == [6, 7, 8, 9]
     assert await read_all(kafka_broker.bootstrap, out, 10) == [f"r{i}!".encode()
                                                                for i in range(10)]
@@ -139,20 +135,12 @@ async def test_an_upgrade_starts_where_the_old_faust_group_committed(
 
     settings = WorkerSettings(persons=Path("unused"), cases=Path("unused"),
                               bootstrap=kafka_broker.bootstrap, app_id=kafka_topics.unique("app"))
-    forward = Forward(out)
-    finished = asyncio.Event()
-
-    async def step(*args: object) -> list[Outgoing]:
-        result = await forward(*args)  # type: ignore[arg-type]
-        if forward.seen[-1] == 5:
-            finished.set()
-        return result
-
+    forward = Forward(out, done_at=5)
     assigned: list[set[int]] = []
-    upgraded = DecideLoop(settings, step, on_assigned=assigned.append,
+    upgraded = DecideLoop(settings, forward, on_assigned=assigned.append,
                           on_revoked=lambda _: None, client_kwargs={}, fatal=pytest.fail,
                           topic=journal, legacy_group=legacy)
-    await run_until(upgraded, finished)
+    await run_until(upgraded, forward.finished)
     assert forward.seen == [4, 5]
     assert assigned and assigned[0] == {0}
     assert upgraded.committed == {0: 6}
