@@ -129,30 +129,28 @@ class DecisionLogFeed(Service):
             batch = await consumer.getmany(timeout_ms=200, max_records=2000)
             if not batch:
                 continue
-            records = [(tp.topic, message.offset, message.value)
-                       for tp, messages in batch.items() for message in messages]
             # decoded on the log's thread: a batch of 2,000 decoded here held the event loop —
             # the decider's — for tens of milliseconds (issue 13, the worker's p99)
-            decisions, tasks = await self.store.off_loop(partial(self._rows, records))
+            decisions, tasks = await self.store.off_loop(partial(self._rows, batch))
             await self._write(decisions, tasks)
             await consumer.commit()
 
-    def _rows(self, records: list[tuple[str, int, bytes]],
-              ) -> tuple[list[DecisionRow], list[TaskRow]]:
-        """The rows of a batch of ``(topic, offset, value)``; a record that is none is counted
-        and logged, never a crash."""
+    def _rows(self, batch: dict[Any, list[Any]]) -> tuple[list[DecisionRow], list[TaskRow]]:
+        """The rows of a ``getmany`` batch; a record that is none is counted and logged, never
+        a crash."""
         decisions: list[DecisionRow] = []
         tasks: list[TaskRow] = []
-        for topic, offset, value in records:
-            try:
-                if topic == "triage.tasks":
-                    tasks.append(task_row(value))
-                else:
-                    decisions.append(decision_row(value))
-            except Exception as exc:  # UnusableRecord, or a bug: never a crash
-                self.unusable += 1
-                log.warning("%s offset %d is no %s (%s): not logged", topic, offset,
-                            topic.removeprefix("triage.")[:-1], exc)
+        for tp, messages in batch.items():
+            for message in messages:
+                try:
+                    if tp.topic == "triage.tasks":
+                        tasks.append(task_row(message.value))
+                    else:
+                        decisions.append(decision_row(message.value))
+                except Exception as exc:  # UnusableRecord, or a bug: never a crash
+                    self.unusable += 1
+                    log.warning("%s offset %d is no %s (%s): not logged", tp.topic,
+                                message.offset, tp.topic.removeprefix("triage.")[:-1], exc)
         return decisions, tasks
 
     async def _write(self, decisions: list[DecisionRow], tasks: list[TaskRow]) -> None:
