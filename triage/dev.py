@@ -202,12 +202,13 @@ async def watch(bootstrap: str, progress: Progress, stop: asyncio.Event) -> None
 def start_worker(bootstrap: str, demo: Path, web_port: int, partitions: int,
                  **settings: str) -> subprocess.Popen[bytes]:
     """A ``triage worker`` process on ``demo``'s reference data; ``settings`` are extra
-    ``TRIAGE_…`` variables by lower-case name (``window="2s"``)."""
+    ``TRIAGE_…`` variables by lower-case name (``window="2s"``; ``data_dir`` defaults to
+    ``demo/worker-data``)."""
+    settings = {"data_dir": str(demo / "worker-data"), **settings}
     env = {**os.environ, **{f"TRIAGE_{k.upper()}": v for k, v in settings.items()},
            "TRIAGE_BOOTSTRAP": bootstrap,
            "TRIAGE_PERSONS": str(demo / "persons.jsonl"), "TRIAGE_WEB_PORT": str(web_port),
-           "TRIAGE_INPUT_PARTITIONS": str(partitions),
-           "TRIAGE_DATA_DIR": str(demo / "worker-data")}
+           "TRIAGE_INPUT_PARTITIONS": str(partitions)}
     if "casesystem_url" not in settings:
         env["TRIAGE_CASES"] = str(demo / "cases.jsonl")
     log = (demo / "worker.log").open("ab")
