@@ -15,7 +15,7 @@ from triage import cprnumber
 from triage.models.events import parse_record
 from triage.models.reference import PersonRecord
 from triage.register import Person
-from triage.snapshot import ReferenceDataError, person_of, read_persons
+from triage.snapshot import Addresses, ReferenceDataError, person_of, read_persons
 
 ADDRESS = {"address_id": "a-1", "municipality_code": "0561", "road_code": "0129",
            "house_number": "62", "floor": None, "door": "tv", "postcode": "6715",
@@ -44,6 +44,16 @@ def test_the_century_rule_is_stdnums_for_every_date_and_seventh_digit() -> None:
         except cprnumber.InvalidCpr:
             ours = None
         assert ours == expected, number
+        assert cprnumber.is_valid(number) is (expected is not None), number
+
+
+def test_the_quick_check_knows_29_february_by_century() -> None:
+    assert cprnumber.is_valid("2902004000")  # 7th digit 4, YY 00: 2000, a leap year
+    assert not cprnumber.is_valid("2902000000")  # 7th digit 0, YY 00: 1900, no leap year
+    assert not cprnumber.is_valid("2902904000")  # 7th digit 4, YY 90: 1990
+    assert cprnumber.is_valid("2902645800")  # 7th digit 5, YY 64: 1864, a leap year
+    for odd in (None, 3004774360, "300477436", "30047743６0", "3004774360 "):
+        assert not cprnumber.is_valid(odd)
 
 
 @pytest.mark.parametrize("change", [
@@ -93,7 +103,19 @@ def test_the_file_reader_coerces_and_reports_as_the_model_does(tmp_path: Path) -
 
 
 def test_a_household_shares_one_address() -> None:
-    addresses: dict[tuple[object, ...], object] = {}
-    one = person_of(PERSON, addresses)  # type: ignore[arg-type]
-    two = person_of({**PERSON, "cpr": "0509226164"}, addresses)  # type: ignore[arg-type]
+    addresses: Addresses = {}
+    one = person_of(PERSON, addresses)
+    two = person_of({**PERSON, "cpr": "0509226164", "address": dict(reversed(ADDRESS.items()))},
+                    addresses)
     assert one is not None and two is not None and one.address is two.address
+
+
+def test_an_address_id_written_with_other_content_is_read_as_written() -> None:
+    addresses: Addresses = {}
+    one = person_of(PERSON, addresses)
+    other = {**ADDRESS, "label": "Søhaven 62, 1. tv, 6715 Esbjerg N", "floor": "1"}
+    two = person_of({**PERSON, "cpr": "0509226164", "address": other}, addresses)
+    three = person_of({**PERSON, "cpr": "0101901234"}, addresses)
+    assert one is not None and two is not None and three is not None
+    assert two.address == as_model({**PERSON, "address": other}).address
+    assert two.address != one.address and three.address == one.address

@@ -37,11 +37,22 @@ def settle_long_lived() -> None:
 @contextmanager
 def paused() -> Iterator[None]:
     """No cyclic collection inside the block (reference counting frees as usual); the
-    collector's previous state is restored after it."""
+    collector's previous state is restored after it.
+
+    What the block built is handed to the oldest generation without a scan: otherwise the
+    first allocation after the block starts a collection of everything it built — for a
+    persons snapshot, a walk over hundreds of thousands of objects that are all alive (≈ 10 %
+    of the load). :func:`gc.freeze` followed by :func:`gc.unfreeze` does the hand-over; when
+    the process has frozen long-lived state already (:func:`settle_long_lived`), the new
+    objects stay frozen with it instead, and the earlier state is not thawed."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            already_frozen = gc.get_freeze_count()
+            gc.freeze()
+            if not already_frozen:
+                gc.unfreeze()
             gc.enable()
