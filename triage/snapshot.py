@@ -8,9 +8,10 @@ decision and the run goes on.
 Speed (issue 13): a municipality's persons snapshot is read at every start and every replay, so
 a person record in its ordinary shape is checked by hand (:func:`person_of`: a few dictionary
 reads, :func:`triage.cprnumber.is_valid` — a set lookup — and remembered birth dates; one
-:class:`Address` per address record written alike) instead of by pydantic. Anything else — a wrong type, a missing
-field, a value pydantic would coerce — goes through :class:`~triage.models.reference.
-PersonRecord`, so every error message (and every coercion) comes from the same model as before.
+:class:`Address` per address record written alike) instead of by pydantic. Anything else — a
+wrong type, a missing field, a value pydantic would coerce — goes through
+:class:`~triage.models.reference.PersonRecord`, so every error message (and every coercion)
+comes from the same model as before.
 """
 
 from __future__ import annotations
