@@ -6,10 +6,10 @@ the problem (never a CPR number). Compare input events, where one bad line is an
 decision and the run goes on.
 
 Speed (issue 13): a municipality's persons snapshot is read at every start and every replay, so
-a person record in its ordinary shape is checked by hand (:func:`person_of`: a few dictionary
-reads, :func:`triage.cprnumber.is_valid` — a set lookup — and remembered birth dates; one
-:class:`Address` per address record written alike) instead of by pydantic. Anything else — a
-wrong type, a missing field, a value pydantic would coerce — goes through
+a person line in its ordinary shape is decoded by msgspec's compiled decoder and checked by hand
+(:func:`person_of`: :func:`triage.cprnumber.is_valid` — a set lookup — and the status; one
+:class:`Address` per address written alike) instead of by pydantic. Anything else — a wrong
+type, a missing field, a value pydantic would coerce — goes through
 :class:`~triage.models.reference.PersonRecord`, so every error message (and every coercion)
 comes from the same model as before.
 """
@@ -21,13 +21,14 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import orjson
 
 from triage.cases import CaseIndex
 from triage.cprnumber import is_valid as is_valid_cpr
 from triage.gcpolicy import paused
 from triage.models.address import Address, Model
-from triage.models.events import parse_record
+from triage.models.events import CivilStatus, parse_record
 from triage.models.reference import CaseRecord, PersonRecord
 from triage.register import Person, Register
 
@@ -48,135 +49,118 @@ def read_persons(path: str | Path) -> Iterator[Person]:
     """The persons snapshot as register entries: :func:`person_of` for the ordinary record,
     :class:`PersonRecord` (and its error messages) for everything else."""
     addresses: Addresses = {}
-    for number, data in _json_lines(path):
-        person = person_of(data, addresses)
+    for number, line in _lines(path):
+        person = person_of(line, addresses)
         if person is None:
+            data = _parsed(line, path, number)
             record = _validated(PersonRecord, data, f"{path}:{number}")
             person = Person(record.cpr, record.address, record.civil_status, record.spouse_cpr,
                             record.status)
         yield person
 
 
-Addresses = dict[str, tuple[dict[str, object], Address]]
-"""The addresses read so far, by ``address_id``: the record as written and its :class:`Address`."""
+class _AddressLine(msgspec.Struct, frozen=True):
+    """An address as a persons line writes it, in the ordinary shape: text fields strings, the
+    optional ones strings or null (unknown fields are ignored, as :class:`Address` ignores
+    them). Hashable: equal lines share one :class:`Address`."""
+
+    address_id: str
+    municipality_code: str
+    road_code: str
+    house_number: str
+    postcode: str
+    floor: str | None = None
+    door: str | None = None
+    label: str | None = None
 
 
-_CIVIL_STATUSES = frozenset("UGFEPOLD")
+class _PersonLine(msgspec.Struct):
+    """A persons line in the ordinary shape of :class:`PersonRecord`: the same fields, types
+    and defaults; the CPR numbers, the status and the address codes are checked afterwards."""
+
+    cpr: str
+    address: _AddressLine | None = None
+    civil_status: CivilStatus = "U"
+    spouse_cpr: str | None = None
+    birth_date: date | None = None
+    status: str = "01"
+
+
+_decode_person = msgspec.json.Decoder(_PersonLine).decode
+Addresses = dict[_AddressLine, Address]
+"""The addresses read so far: an address line and its :class:`Address`."""
 _STATUSES = frozenset(f"{code:02}" for code in range(100))
 """The statuses the fast path accepts: two ASCII digits (the model's pattern admits more, and
 judges those itself)."""
-_ADDRESS_TEXTS = ("address_id", "house_number", "postcode")
-_ADDRESS_CODES = ("municipality_code", "road_code")
-_ADDRESS_OPTIONAL = ("floor", "door", "label")
 
 
-def person_of(data: object, addresses: Addresses | None = None) -> Person | None:
-    """A persons record in its ordinary shape as a register entry, checked exactly as
-    :class:`PersonRecord` checks it — or None when the record is anything else (then the model
+def person_of(line: bytes, addresses: Addresses | None = None) -> Person | None:
+    """A persons line in its ordinary shape as a register entry, checked exactly as
+    :class:`PersonRecord` checks it — or None when the line is anything else (then the model
     decides, and names the problem). Never raises; accepts only what the model accepts, with
-    the values the model would produce. ``addresses`` shares one (immutable) :class:`Address`
-    among the persons registered at it: a household's address is validated once."""
-    if type(data) is not dict:
-        return None
-    get = data.get
-    cpr = get("cpr")
-    spouse = get("spouse_cpr")
-    civil_status = get("civil_status", "U")
-    status = get("status", "01")
-    born = get("birth_date")
-    if (not is_valid_cpr(cpr) or (spouse is not None and not is_valid_cpr(spouse))
-            or type(civil_status) is not str or civil_status not in _CIVIL_STATUSES
-            or type(status) is not str or status not in _STATUSES
-            or (born is not None and not _iso_date(born))):
-        return None
-    address = get("address")
-    if address is not None:
-        if type(address) is not dict:
-            return None
-        address = _shared_address(address, addresses)
-        if address is None:
-            return None
-    return Person(cpr, address, civil_status, spouse, status)
+    the values the model would produce.
 
-
-def _shared_address(data: dict[str, object], addresses: Addresses | None) -> Address | None:
-    """The :class:`Address` of an address record (:func:`_address_of`), the same object as for
-    an earlier record written alike (equal as JSON, so validated alike)."""
-    address_id = data.get("address_id")
-    if addresses is None or type(address_id) is not str:
-        return _address_of(data)
-    known = addresses.get(address_id)
-    if known is not None and known[0] == data:
-        return known[1]
-    address = _address_of(data)
-    if address is not None:
-        addresses[address_id] = (data, address)
-    return address
-
-
-def _address_of(data: dict[str, object]) -> Address | None:
-    """An address in its ordinary shape (text fields strings, codes four digits), validated
-    by :class:`Address` itself; None for anything else."""
-    for key in _ADDRESS_TEXTS:
-        if type(data.get(key)) is not str:
-            return None
-    for key in _ADDRESS_CODES:
-        code = data.get(key)
-        if type(code) is not str or len(code) != 4 or not code.isdigit():
-            return None
-    for key in _ADDRESS_OPTIONAL:
-        value = data.get(key)
-        if value is not None and type(value) is not str:
-            return None
-    return Address.model_validate(data)
-
-
-def _iso_date(value: object) -> bool:
-    """A ``YYYY-MM-DD`` string naming a real date (what the model reads as a date too);
-    remembered, since a snapshot repeats birth dates."""
-    if type(value) is not str:
-        return False
-    known = _DATES.get(value)
-    if known is None:
-        known = _is_iso_date(value)
-        if len(_DATES) < _DATES_KEPT:
-            _DATES[value] = known
-    return known
-
-
-def _is_iso_date(value: str) -> bool:
-    if len(value) != 10 or value[4] != "-" or value[7] != "-" or not value.isascii() \
-            or not (value[:4].isdigit() and value[5:7].isdigit() and value[8:].isdigit()):
-        return False
+    The line is decoded by msgspec's compiled decoder into :class:`_PersonLine` (types, the
+    civil status, the birth date as a real ``YYYY-MM-DD`` date), then the CPR numbers are
+    checked by :func:`triage.cprnumber.is_valid` and the status against two digits.
+    ``addresses`` shares one (immutable) :class:`Address` among the persons whose address is
+    written alike: a household's address is validated once."""
     try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+        record = _decode_person(line)
+    except msgspec.DecodeError:  # not JSON, or not the ordinary shape: for the model
+        return None
+    cpr, spouse = record.cpr, record.spouse_cpr
+    if (not is_valid_cpr(cpr) or (spouse is not None and not is_valid_cpr(spouse))
+            or record.status not in _STATUSES):
+        return None
+    address: Address | None = None
+    if record.address is not None:
+        address = addresses.get(record.address) if addresses is not None else None
+        if address is None:
+            address = _address_of(record.address)
+            if address is None:
+                return None
+            if addresses is not None:
+                addresses[record.address] = address
+    return Person(cpr, address, record.civil_status, spouse, record.status)
 
 
-_DATES: dict[str, bool] = {}
-_DATES_KEPT = 100_000
-"""At most this many answers of :func:`_iso_date` are kept (≈ 270 years of days)."""
+def _address_of(line: _AddressLine) -> Address | None:
+    """The :class:`Address` of an address line whose codes are four ASCII digits, validated by
+    the model itself; None for anything else."""
+    for code in (line.municipality_code, line.road_code):
+        if len(code) != 4 or not (code.isascii() and code.isdigit()):
+            return None
+    try:
+        return Address.model_validate(msgspec.structs.asdict(line))
+    except ValueError:  # pydantic's ValidationError: the model names it for the whole record
+        return None
 
 
-def _json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
-    """``(line number, parsed JSON)`` for every non-blank line."""
+def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)`` for every non-blank line."""
     path = Path(path)
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise ReferenceDataError(f"{path}: cannot read: {exc.strerror}") from None
-    loads = orjson.loads
     with handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = loads(line)
-            except orjson.JSONDecodeError:
-                raise ReferenceDataError(f"{path}:{number}: not valid JSON") from None
-            yield number, data
+            if line.strip():
+                yield number, line
+
+
+def _parsed(line: bytes, path: str | Path, number: int) -> object:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise ReferenceDataError(f"{path}:{number}: not valid JSON") from None
+
+
+def _json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed JSON)`` for every non-blank line."""
+    for number, line in _lines(path):
+        yield number, _parsed(line, path, number)
 
 
 def _validated(model: type[M], data: object, where: str) -> M:
