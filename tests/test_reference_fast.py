@@ -12,10 +12,18 @@ import pytest
 from stdnum.dk import cpr as stdnum_cpr
 
 from triage import cprnumber
+from triage.models.address import Address
 from triage.models.events import parse_record
 from triage.models.reference import PersonRecord
 from triage.register import Person
-from triage.snapshot import Addresses, ReferenceDataError, person_of, read_persons
+from triage.snapshot import (
+    Addresses,
+    ReferenceDataError,
+    _AddressLine,
+    _PersonLine,
+    person_of,
+    read_persons,
+)
 
 ADDRESS = {"address_id": "a-1", "municipality_code": "0561", "road_code": "0129",
            "house_number": "62", "floor": None, "door": "tv", "postcode": "6715",
@@ -135,3 +143,18 @@ def test_an_address_id_written_with_other_content_is_read_as_written() -> None:
     assert one is not None and two is not None and three is not None
     assert two.address == as_model({**PERSON, "address": other}).address
     assert two.address != one.address and three.address == one.address
+
+
+@pytest.mark.parametrize(("line", "model"), [(_PersonLine, PersonRecord), (_AddressLine, Address)])
+def test_the_decoders_structs_mirror_the_models(line: type, model: type) -> None:
+    """The compiled decoder's structs have the models' fields and defaults: a field added to
+    a model and not to its struct (or the other way round) fails here, not in production."""
+    defaults = dict(zip(line.__struct_fields__[len(line.__struct_fields__)
+                                               - len(line.__struct_defaults__):],
+                        line.__struct_defaults__, strict=True))
+    assert set(line.__struct_fields__) == set(model.model_fields)
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            assert name not in defaults, name
+        else:
+            assert defaults[name] == field.default, name

@@ -62,7 +62,8 @@ def read_persons(path: str | Path) -> Iterator[Person]:
 class _AddressLine(msgspec.Struct, frozen=True):
     """An address as a persons line writes it, in the ordinary shape: text fields strings, the
     optional ones strings or null (unknown fields are ignored, as :class:`Address` ignores
-    them). Hashable: equal lines share one :class:`Address`."""
+    them). Hashable: equal lines share one :class:`Address`. It mirrors the model's fields
+    (required ones first, as msgspec wants); a test checks that the two agree."""
 
     address_id: str
     municipality_code: str
@@ -76,7 +77,8 @@ class _AddressLine(msgspec.Struct, frozen=True):
 
 class _PersonLine(msgspec.Struct):
     """A persons line in the ordinary shape of :class:`PersonRecord`: the same fields, types
-    and defaults; the CPR numbers, the status and the address codes are checked afterwards."""
+    and defaults (a test checks that they agree); the CPR numbers, the status and the address
+    codes are checked afterwards."""
 
     cpr: str
     address: _AddressLine | None = None
