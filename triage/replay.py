@@ -16,10 +16,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from triage.core import Outputs
 from triage.pipeline import Pipeline
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,10 +33,28 @@ class ReplaySummary:
     tasks: int = 0
     late: int = 0
     out_of_range: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    by_type: Counter[tuple[str, str]] = field(default_factory=Counter)
-    by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)
     seconds: float = 0.0
+    counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """Decisions by (event kind, rule, outcome): one count per decision on the way, the
+    summary's tables derived from it once at the end."""
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return self._by(lambda kind, rule, outcome: outcome)
+
+    @property
+    def by_type(self) -> Counter[tuple[str, str]]:
+        return self._by(lambda kind, rule, outcome: (kind, outcome))
+
+    @property
+    def by_rule(self) -> Counter[tuple[str, str]]:
+        return self._by(lambda kind, rule, outcome: (rule, outcome))
+
+    def _by(self, key: Callable[[str, str, str], T]) -> Counter[T]:
+        out: Counter[T] = Counter()
+        for (kind, rule, outcome), n in self.counts.items():
+            out[key(kind, rule, outcome)] += n
+        return out
 
     @property
     def redeliveries(self) -> int:
@@ -46,11 +66,11 @@ class ReplaySummary:
         return self.lines / self.seconds if self.seconds > 0 else 0.0
 
     def count(self, out: Outputs) -> None:
+        counts = self.counts
         for decision, kind in zip(out.decisions, out.kinds, strict=True):
-            self.decisions += 1
-            self.outcomes[decision.outcome] += 1
-            self.by_type[(kind, decision.outcome)] += 1
-            self.by_rule[(decision.rule, decision.outcome)] += 1
+            key = (kind, decision.rule, decision.outcome)
+            counts[key] = counts.get(key, 0) + 1
+        self.decisions += len(out.decisions)
         self.tasks += len(out.tasks)
         self.late += out.late
         self.out_of_range += out.out_of_range
