@@ -4,11 +4,17 @@ redeliveries are decided once."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.world import World, address
+from triage.dev import topic_and_key
+from triage.models.events import InvalidEvent, parse_event
+from triage.pipeline import Pipeline
 
 HOME = address("home")
 CPR_IN_CLEAR = re.compile(r"\d{10}")
@@ -37,6 +43,11 @@ GOOD = {"event_id": "ok", "source": "atp", "type": "income_reported",
     (orjson.dumps({**GOOD, "event_id": "c1", "cpr": "3213901234"}), "c1", "cpr: not a valid CPR"),
     (orjson.dumps({**GOOD, "event_id": "tz", "registered_at": "2025-03-01T10:00:00"}), "tz",
      "registered_at: Input should have timezone info"),
+    # a type that cannot be a dictionary key once crashed the parser (a poison message)
+    (orjson.dumps({**GOOD, "event_id": "t1", "type": ["income_reported"]}), "t1",
+     "type: Input should be a valid string"),
+    (orjson.dumps({**GOOD, "event_id": "t2", "type": {"name": "x"}}), "t2",
+     "type: Input should be a valid string"),
 ])
 def test_invalid_lines_become_invalid_decisions_and_dead_letters(line, event_id, error):
     w = world()
@@ -93,3 +104,35 @@ def test_redelivery_long_after_the_original_in_a_sparse_stream_is_still_recognis
     original, later = w.lines()
     result = w.run(lines=[original, later, original])
     assert [d.event_id for d in result.decisions] == [first, "e2"]
+
+
+@pytest.mark.parametrize("line", [b'{"source": ["dar"]}', b'{"source": {"a": 1}}', b"[1]", b"x"])
+def test_the_demo_producer_puts_an_unreadable_event_on_the_cpr_topic(line: bytes) -> None:
+    """It must still be dead-lettered by the worker: never a crash of the producer, never
+    dropped (a source that cannot be a dictionary key once crashed it)."""
+    assert topic_and_key(line) == ("cpr.events", None)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1)
+                    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+FIELDS = ("event_id", "source", "type", "registered_at", "cpr", "code", "to", "from",
+          "address_id", "amount", "parents", "derived_marker")
+SHARED = world()
+CORE = Pipeline(SHARED.triage(), lateness=timedelta(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4),
+       source=st.sampled_from(["cpr", "dar", "atp", "skat"]),
+       kind=st.sampled_from(["address_changed", "income_reported", "died", "x"]))
+def test_no_document_of_any_shape_crashes_the_parser_or_the_core(changes, source, kind):
+    """Any JSON object — a known field holding a value of any JSON type — is an event or an
+    invalid one, and deciding it never raises (a poison message must not stop the worker).
+    One pipeline decides every example: its state is whatever the examples before left."""
+    line = orjson.dumps({**GOOD, "source": source, "type": kind, **changes})
+    event = parse_event(line)
+    assert isinstance(event, InvalidEvent) or hasattr(event, "registered_at")
+    for decision in CORE.process(line).decisions:
+        assert decision.outcome in ("suppressed", "raised", "invalid")

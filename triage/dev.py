@@ -59,10 +59,11 @@ def topic_and_key(line: bytes, topics: Mapping[str, str] = TOPIC_BY_SOURCE,
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
         return topics["cpr"], None
-    if not isinstance(event, dict) or event.get("source") not in TOPIC_BY_SOURCE:
+    source = event.get("source") if isinstance(event, dict) else None
+    if not isinstance(source, str) or source not in TOPIC_BY_SOURCE:  # a list: unhashable
         return topics["cpr"], None
-    key = event.get(KEY_FIELD[event["source"]])
-    return topics[event["source"]], key.encode() if isinstance(key, str) else None
+    key = event.get(KEY_FIELD[source])
+    return topics[source], key.encode() if isinstance(key, str) else None
 
 
 def create_topics(broker: EmbeddedBroker, partitions: int) -> None:

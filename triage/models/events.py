@@ -269,7 +269,9 @@ def parse_event(raw: bytes) -> Event | InvalidEvent:
     if models is None:
         what = "missing" if source is None else "unknown source (expected cpr, dar or atp)"
         return InvalidEvent(event_id, f"source: {what}", raw)
-    model = models.get(data.get("type"), UnknownEvent)  # type: ignore[arg-type]
+    kind = data.get("type")
+    # a type that is no string (a list, an object: unhashable) is UnknownEvent's to reject
+    model = models.get(kind, UnknownEvent) if isinstance(kind, str) else UnknownEvent
     try:
         # Strict JSON validation: a timestamp or date must be a string (an integer is not taken
         # for a Unix time), a number a number, a boolean true or false — never coerced.
