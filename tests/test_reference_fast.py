@@ -14,14 +14,18 @@ from stdnum.dk import cpr as stdnum_cpr
 from triage import cprnumber
 from triage.models.address import Address
 from triage.models.events import parse_record
-from triage.models.reference import PersonRecord
+from triage.models.reference import CaseMember, CaseRecord, PersonRecord
 from triage.register import Person
 from triage.snapshot import (
     Addresses,
     ReferenceDataError,
     _AddressLine,
+    _CaseLine,
+    _MemberLine,
     _PersonLine,
+    case_of,
     person_of,
+    read_cases,
     read_persons,
 )
 
@@ -158,3 +162,51 @@ def test_the_decoders_structs_mirror_the_models(line: type, model: type) -> None
             assert name not in defaults, name
         else:
             assert defaults[name] == field.default, name
+
+
+CASE = {"case_id": "KH-1", "benefit": "kontanthjaelp", "municipality_code": "0561",
+        "unit": "jobcenter", "members": [{"cpr": "3004774360", "role": "applicant"},
+                                         {"cpr": "0509226164", "role": "spouse"}]}
+
+
+def case_fields(case: object) -> tuple[object, ...]:
+    members = tuple((m.cpr, m.role) for m in case.members)  # type: ignore[attr-defined]
+    return (case.case_id, case.benefit, case.municipality_code,  # type: ignore[attr-defined]
+            case.unit, members, case.applicant)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("change", [{}, {"extra": 1}, {"members": [CASE["members"][1]]}])
+def test_an_ordinary_case_reads_as_the_model_reads_it(change: dict[str, object]) -> None:
+    data = {**CASE, **change}
+    fast = case_of(orjson.dumps(data))
+    assert fast is not None
+    assert case_fields(fast) == case_fields(parse_record(CaseRecord, data))
+
+
+@pytest.mark.parametrize("change", [
+    {"case_id": ""}, {"unit": ""}, {"members": []}, {"municipality_code": 561},
+    {"municipality_code": "561"}, {"benefit": "folkepension"}, {"case_id": 7},
+    {"members": [{"cpr": "3213901234", "role": "applicant"}]},
+    {"members": [{"cpr": "3004774360", "role": "boss"}]}, {"members": None},
+])
+def test_any_other_case_is_left_to_the_model(change: dict[str, object]) -> None:
+    assert case_of(orjson.dumps({**CASE, **change})) is None
+
+
+def test_the_cases_reader_coerces_and_reports_as_the_model_does(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(orjson.dumps(CASE) + b"\n" + orjson.dumps({**CASE, "municipality_code": 561})
+                      + b"\n" + orjson.dumps({**CASE, "members": []}) + b"\n")
+    read = read_cases(cases)
+    assert case_fields(next(read)) == case_fields(parse_record(CaseRecord, CASE))
+    assert next(read).municipality_code == "0561"
+    with pytest.raises(ReferenceDataError) as raised:
+        next(read)
+    assert str(raised.value).startswith(f"{cases}:3: members:")
+
+
+def test_the_case_structs_mirror_the_model() -> None:
+    assert set(_CaseLine.__struct_fields__) == set(CaseRecord.model_fields)
+    assert set(_MemberLine.__struct_fields__) == set(CaseMember.model_fields)
+    assert not _CaseLine.__struct_defaults__ and not _MemberLine.__struct_defaults__
+    assert all(f.is_required() for f in CaseRecord.model_fields.values())

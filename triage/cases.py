@@ -9,11 +9,37 @@ judged, so they always reflect every earlier event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from triage.models.reference import CaseRecord
 from triage.register import Register
+
+
+class MemberFields(Protocol):
+    @property
+    def cpr(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+
+
+class CaseFields(Protocol):
+    """A case record as read: a :class:`CaseRecord`, or the reference file reader's compiled
+    twin of it (:mod:`triage.snapshot`)."""
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def benefit(self) -> str: ...
+    @property
+    def municipality_code(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def members(self) -> Sequence[MemberFields]: ...
+    @property
+    def applicant(self) -> str | None: ...
 
 
 @dataclass(slots=True)
@@ -42,7 +68,7 @@ class CaseIndex:
         for record in cases:
             self.add(record)
 
-    def add(self, record: CaseRecord) -> None:
+    def add(self, record: CaseFields) -> None:
         case = Case(record.case_id, record.benefit, record.municipality_code, record.unit,
                     {self.register.resolve(m.cpr): m.role for m in record.members})
         self._cases[case.case_id] = case
