@@ -13,9 +13,12 @@ Throughput, two ways, runs interleaved, best of three each:
 Reference loading: the corpus's persons and cases loaded by :func:`triage.snapshot.
 load_reference` in a new process, best of three, scaled to 100,000 persons.
 
-Memory: replay runs in child processes on the first N/2 and on all N events of the corpus; the
-growth of peak RSS between the two runs, per 1,000 events, shows whether memory stays flat in
-the number of events (it holds only the register, the cases, open groups and recent ids).
+Memory: replay runs in child processes on the corpus (N events), and on the corpus followed by
+one and by two continuations of it (2N, 3N: the same events a year and two years later in event
+time, with new ids). The core remembers the ids of the most recent 100,000 events
+(``DEFAULT_DEDUP_KEEP``) to recognise redeliveries, so memory may grow until that bound; the
+growth of peak RSS between 2N and 3N, per 1,000 events, shows whether it stays flat beyond it
+(it holds only the register, the cases, open groups and the bounded recent ids).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 CORPUS_EVENTS = 100_000
@@ -107,11 +111,37 @@ def replay_once(corpus: Path, events: Path, out: Path) -> tuple[float, int]:
     return summary.seconds, summary.lines
 
 
+def continued(events: Path, copies: int, out: Path) -> Path:
+    """``events`` followed by ``copies`` continuations of itself, each a year (364 days) later in
+    event time with new ids; ``events`` itself when ``copies`` is 0. Lines that are no event are
+    repeated as they are."""
+    if copies == 0:
+        return events
+    lines = events.read_bytes().splitlines(keepends=True)
+    with out.open("wb") as dst:
+        dst.writelines(lines)
+        for k in range(1, copies + 1):
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                    event["event_id"] = f"{event['event_id']}+{k}y"
+                    at = datetime.fromisoformat(event["registered_at"]) + timedelta(days=364 * k)
+                    event["registered_at"] = at.isoformat()
+                    dst.write(json.dumps(event).encode() + b"\n")
+                except (ValueError, TypeError, KeyError):
+                    dst.write(line)
+    return out
+
+
 def peak_rss_child(corpus: Path, events: Path) -> int:
-    """Peak RSS (KiB) of a child process that loads the reference data and replays."""
-    code = ("import sys, resource; from pathlib import Path; from bench.replay_bench import "
-            "replay_once; replay_once(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    """Peak RSS (KiB) of a child process that loads the reference data and replays: its
+    ``VmHWM``, the peak of its own memory. (Not ``getrusage``'s ``ru_maxrss``: Linux carries that
+    over from the parent across ``fork`` and ``exec``, so it showed this process's size — the
+    corpus generator's heap — for both corpus sizes.)"""
+    code = ("import sys; from pathlib import Path; from bench.replay_bench import replay_once; "
+            "replay_once(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])); "
+            "print(next(line.split()[1] for line in open('/proc/self/status') "
+            "if line.startswith('VmHWM:')))")
     with tempfile.TemporaryDirectory() as tmp:
         run = subprocess.run([sys.executable, "-c", code, str(corpus), str(events),
                               str(Path(tmp) / "d.jsonl")], capture_output=True, text=True,
@@ -138,16 +168,11 @@ def main() -> int:
         replay_s = min(replay_once(corpus, events, Path(tmp) / "d.jsonl")[0] for _ in range(3))
         json_proc_s, replay_proc_s = whole_process(corpus, events, Path(tmp) / "p.jsonl")
         reference_s, persons = reference_seconds(corpus)
-        half = Path(tmp) / "half.jsonl"
-        with events.open("rb") as src, half.open("wb") as dst:
-            for i, line in enumerate(src):
-                if i >= lines // 2:
-                    break
-                dst.write(line)
-        rss_half, rss_full = peak_rss_child(corpus, half), peak_rss_child(corpus, events)
+        rss = [peak_rss_child(corpus, continued(events, copies, Path(tmp) / f"x{copies}.jsonl"))
+               for copies in (0, 1, 2)]
 
     json_rate, replay_rate = lines / json_s, lines / replay_s
-    growth = (rss_full - rss_half) / (lines - lines // 2) * 1000
+    growth = (rss[2] - rss[1]) / lines * 1000
     print(f"corpus                      {lines:,} events, {persons:,} persons")
     print("whole process (start, imports, reference data, decide, write):")
     print(f"  json.loads process        {lines / json_proc_s:,.0f} events/s "
@@ -161,9 +186,11 @@ def main() -> int:
     print(f"  ratio replay / json.loads {replay_rate / json_rate:.2f}")
     print(f"reference load              {reference_s:.3f} s for {persons:,} persons = "
           f"{reference_s / persons * 100_000:.2f} s per 100,000 persons")
-    print(f"peak RSS, {lines // 2:,} events     {rss_half / 1024:,.1f} MiB")
-    print(f"peak RSS, {lines:,} events    {rss_full / 1024:,.1f} MiB")
-    print(f"RSS growth per 1,000 events {growth:,.1f} KiB   (flat: close to 0)")
+    for copies, peak in enumerate(rss, start=1):
+        print(f"peak RSS, {copies * lines:,} events{' ' * (8 - len(f'{copies * lines:,}'))}"
+              f"{peak / 1024:,.1f} MiB")
+    print(f"RSS growth per 1,000 events from {2 * lines:,} to {3 * lines:,}: {growth:,.1f} KiB   "
+          "(flat: close to 0)")
     return 0
 
 
