@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections import deque
 
+import orjson
+
+from triage.stream.decider import tick_time
 from triage.stream.merge import NO_TIME, Fetched, TimestampMerge, event_time
 
 DAY = 86400.0
@@ -122,6 +125,28 @@ def test_event_time_of_events_and_heartbeats():
     assert event_time(b"not json") == NO_TIME
     assert event_time(b'{"registered_at": 17}') == NO_TIME
     assert event_time(b'{"registered_at": "9999-12-31T23:59:59-14:00"}') > 2.5e11
+
+
+def test_a_time_that_is_no_finite_instant_is_unreadable():
+    """Read as a number these were infinite or NaN: never the earliest head, so the merge
+    stalled and then stopped the router on its own assertion (a poison message); a time
+    without offset would be read in the machine's zone."""
+    for text in ("inf", "-inf", "Infinity", "nan", "NaN", "1e400", "2025-01-01T00:00:00"):
+        assert event_time(orjson.dumps({"registered_at": text})) == NO_TIME, text
+        assert event_time(text.encode(), heartbeat=True) == NO_TIME, text
+        assert tick_time(text.encode()) is None, text
+    assert tick_time(b"1735686000.5") == 1735686000.5
+    assert tick_time(b"2025-01-01T00:00:00+01:00") == 1735686000.0
+
+
+def test_heads_without_a_finite_time_still_go():
+    clock = Clock()
+    m = merge(clock, "a", "b")
+    m.add("a", records(float("inf")))
+    m.add("b", records(float("nan")))
+    first = popped(m, caught_up=True)  # then the emptied partition is waited for a while
+    clock.now += 1.0
+    assert sorted(tp for tp, _ in first + popped(m, caught_up=True)) == ["a", "b"]
 
 
 def test_pop_never_returns_more_than_the_limit():

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import orjson
 
@@ -40,14 +40,15 @@ from triage.core import Outputs, Triage
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.models.events import Event, InvalidEvent
 from triage.pipeline import Pipeline
+from triage.stream.merge import posix_time
 from triage.stream.settings import HEARTBEAT, OVERSIZED
 
 
 def tick_time(value: bytes) -> float | None:
-    """A tick record's event time: POSIX seconds as text (older journals: RFC 3339)."""
+    """A tick record's event time: POSIX seconds as text (older journals: RFC 3339 with
+    offset); None for anything else (an unreadable heartbeat is journalled as ``-inf``)."""
     try:
-        text = value.decode()
-        return datetime.fromisoformat(text).timestamp() if "T" in text else float(text)
+        return posix_time(value.decode())
     except (ValueError, UnicodeDecodeError, OverflowError):
         return None
 

@@ -23,6 +23,7 @@ time comes from an injected monotonic clock, so tests drive it without Kafka.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
@@ -51,13 +52,30 @@ class Fetched:
 
 
 def event_time(value: bytes, heartbeat: bool = False) -> float:
-    """The record's event time, cheaply; NO_TIME when it cannot be read."""
+    """The record's event time, cheaply; NO_TIME when it cannot be read — also for a time
+    without offset (read in the machine's zone, the order would depend on where the worker
+    runs; such an event is invalid anyway) and for one that is no finite number (``"inf"``,
+    ``"nan"``, ``"1e400"``: never earliest, they once stalled the merge and stopped the router)."""
     try:
         text = value.decode() if heartbeat else orjson.loads(value)["registered_at"]
-        return datetime.fromisoformat(text).timestamp() if "T" in text else float(text)
+        return posix_time(text)
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError,
             orjson.JSONDecodeError, UnicodeDecodeError):
         return NO_TIME
+
+
+def posix_time(text: str) -> float:
+    """An RFC 3339 time with offset, or POSIX seconds, as finite POSIX seconds; ValueError for
+    anything else."""
+    if "T" in text:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError("no offset")
+        return moment.timestamp()
+    seconds = float(text)
+    if not math.isfinite(seconds):
+        raise ValueError("not finite")
+    return seconds
 
 
 class TimestampMerge(Generic[P]):
@@ -143,5 +161,4 @@ class TimestampMerge(Generic[P]):
                 return tp
             if at < best_at:
                 best, best_at = tp, at
-        assert best is not None
-        return best
+        return best if best is not None else heads[0][0]  # no finite time: in assignment order
