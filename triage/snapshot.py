@@ -41,8 +41,8 @@ class ReferenceDataError(Exception):
 
 def read_records(path: str | Path, model: type[M]) -> Iterator[M]:
     """Every record of a JSON Lines file, validated by ``model``."""
-    for number, data in _json_lines(path):
-        yield _validated(model, data, f"{path}:{number}")
+    for number, line in _lines(path):
+        yield _modelled(model, line, path, number)
 
 
 def read_persons(path: str | Path) -> Iterator[Person]:
@@ -52,8 +52,7 @@ def read_persons(path: str | Path) -> Iterator[Person]:
     for number, line in _lines(path):
         person = person_of(line, addresses)
         if person is None:
-            data = _parsed(line, path, number)
-            record = _validated(PersonRecord, data, f"{path}:{number}")
+            record = _modelled(PersonRecord, line, path, number)
             person = Person(record.cpr, record.address, record.civil_status, record.spouse_cpr,
                             record.status)
         yield person
@@ -144,8 +143,7 @@ def read_cases(path: str | Path) -> Iterator[CaseFields]:
     error messages) for everything else."""
     for number, line in _lines(path):
         case = case_of(line)
-        yield case if case is not None else _validated(CaseRecord, _parsed(line, path, number),
-                                                       f"{path}:{number}")
+        yield case if case is not None else _modelled(CaseRecord, line, path, number)
 
 
 class _MemberLine(msgspec.Struct):
@@ -200,24 +198,17 @@ def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
-def _parsed(line: bytes, path: str | Path, number: int) -> object:
+def _modelled(model: type[M], line: bytes, path: str | Path, number: int) -> M:
+    """Line ``number`` of ``path`` parsed and validated by ``model``; ReferenceDataError naming
+    the file, the line and the problem."""
     try:
-        return orjson.loads(line)
+        data = orjson.loads(line)
     except orjson.JSONDecodeError:
         raise ReferenceDataError(f"{path}:{number}: not valid JSON") from None
-
-
-def _json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
-    """``(line number, parsed JSON)`` for every non-blank line."""
-    for number, line in _lines(path):
-        yield number, _parsed(line, path, number)
-
-
-def _validated(model: type[M], data: object, where: str) -> M:
     try:
         return parse_record(model, data)  # type: ignore[return-value]
     except ValueError as exc:
-        raise ReferenceDataError(f"{where}: {exc}") from None
+        raise ReferenceDataError(f"{path}:{number}: {exc}") from None
 
 
 def load_reference(persons: str | Path, cases: str | Path) -> CaseIndex:
