@@ -52,10 +52,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -78,6 +79,7 @@ LATENCY_STEP = 60.0
 """Seconds of event time between two latency events: at 1,000 events/s, an hour of lateness is
 60 events (60 ms) of wall time."""
 
+T = TypeVar("T")
 PRODUCER_LINGER_MS = 5
 """The bench's producer of the input events batches for 5 ms, the default of Apache Kafka's
 producer since 4.0 (KIP-1030; librdkafka's too). Latency is counted from the ``send`` call, so
@@ -121,6 +123,15 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(pids: tuple[int, int], run: Coroutine[Any, Any, T]) -> tuple[T, tuple[float, float]]:
+    """``run``'s result, and the CPU seconds processes ``pids`` (broker, measured process)
+    spent while it ran."""
+    before = [cpu_seconds(pid) for pid in pids]
+    result = asyncio.run(run)
+    broker, measured = (cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True))
+    return result, (broker, measured)
 
 
 def fresh_ids(lines: list[bytes], prefix: str) -> list[tuple[str, bytes]]:
@@ -271,16 +282,14 @@ def latency_run(figures: Figures, broker: EmbeddedBroker, worker: subprocess.Pop
     into ``figures``. Returns the latest registered_at of the run."""
     stamped = restamped(fresh_ids(lines[:LATENCY_EVENTS], f"lat{run}"), after)
     seconds_late = parse_window(lateness).total_seconds() if lateness != "0" else 0.0
-    broker_before, before = cpu_seconds(broker.pid), cpu_seconds(worker.pid)
-    _, latencies, outputs = asyncio.run(drive(
+    (_, latencies, outputs), cpu = with_cpu((broker.pid, worker.pid), drive(
         broker.bootstrap, dict(TOPIC_BY_SOURCE), "triage.decisions", stamped, LATENCY_RATE,
         int(len(stamped) * 0.9), "event_id"))
     measured = beyond_lateness(latencies, stamped, seconds_late)
     immediate = [v for k, v in measured.items()
                  if not any((c.get("correlation_id") or "").startswith("hh-")
                             for c in outputs[k]["cases"])]
-    figures.add_run(immediate, cpu_seconds(broker.pid) - broker_before,
-                    cpu_seconds(worker.pid) - before)
+    figures.add_run(immediate, *cpu)
     return after + 86400 + len(stamped) * LATENCY_STEP
 
 
@@ -339,12 +348,10 @@ def measure_baseline(kind: str, corpus: Path, lines: list[bytes], runs: int = RU
             figures = Figures(f"bare {kind}", len(named) / seconds)
             for run in range(runs):
                 latency_lines = fresh_ids(lines[:LATENCY_EVENTS], f"{kind}-lat{run}")
-                broker_before, before = cpu_seconds(broker.pid), cpu_seconds(process.pid)
-                _, latencies, _ = asyncio.run(drive(broker.bootstrap, topics, output,
-                                                    latency_lines, LATENCY_RATE,
-                                                    len(latency_lines), "event_id"))
-                figures.add_run(list(latencies.values()), cpu_seconds(broker.pid) - broker_before,
-                                cpu_seconds(process.pid) - before)
+                (_, latencies, _), cpu = with_cpu((broker.pid, process.pid), drive(
+                    broker.bootstrap, topics, output, latency_lines, LATENCY_RATE,
+                    len(latency_lines), "event_id"))
+                figures.add_run(list(latencies.values()), *cpu)
             figures.rss_mib = peak_rss_mib(process.pid)
             return figures
         finally:
