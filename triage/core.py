@@ -263,7 +263,7 @@ class Triage:
         return self.decide(parse_event(raw))
 
     def decide(self, event: Event | InvalidEvent, *, unavailable: str | None = None,
-               timing: Timing = "timely") -> Outputs:
+               timing: Timing = "timely", at: float | None = None) -> Outputs:
         """Decide one event, in event-time order (:mod:`triage.eventtime` puts it there).
 
         ``unavailable`` says that a lookup the decision needs (the case system, a registry)
@@ -272,7 +272,8 @@ class Triage:
         the event could not be put in its place in event time: ``late`` (raised for every case
         it touches, by ``arrived-too-late``) or ``out-of-range`` (raised by
         ``registered-at-out-of-range`` even with no case, and not applied to the register).
-        Neither moves the event-time clock."""
+        Neither moves the event-time clock. ``at`` is ``registered_at`` in POSIX seconds, when
+        the caller has it already (the pipeline computes it once, on arrival)."""
         out = Outputs()
         if isinstance(event, InvalidEvent):
             if event.event_id is None or self._first_invalid(event):
@@ -280,7 +281,8 @@ class Triage:
                 out.kinds.append("invalid")
                 out.deadletters.append(event)
             return out
-        at = event.registered_at.timestamp()
+        if at is None:
+            at = event.registered_at.timestamp()
         if timing == "timely":
             self._advance(at, out)
         seen_at = at if timing != "out-of-range" or self.watermark is None else self.watermark

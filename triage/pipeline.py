@@ -21,8 +21,9 @@ from triage.core import Outputs, Triage
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP, EventTimeOrder, Released
 from triage.models.events import Event, InvalidEvent, parse_event
 
-Item = tuple[Event, str | None]
-"""An event waiting in the buffer, with the reason its case lookup failed (if it did)."""
+Item = tuple[Event, str | None, float]
+"""An event waiting in the buffer, with the reason its case lookup failed (if it did) and its
+registered_at in POSIX seconds (computed once, on arrival)."""
 
 
 class Pipeline:
@@ -58,7 +59,7 @@ class Pipeline:
         if isinstance(event, InvalidEvent):  # nothing to order: dead-lettered at once
             return self.core.decide(event)
         at = event.registered_at.timestamp()
-        return self._decide(self.order.push((event, unavailable), at, event.event_id))
+        return self._decide(self.order.push((event, unavailable, at), at, event.event_id))
 
     def tick(self, at: float) -> Outputs:
         """Event time is at least ``at`` (POSIX seconds): the worker's clock while it is caught
@@ -86,13 +87,13 @@ class Pipeline:
     def _decide(self, released: list[Released[Item]]) -> Outputs:
         core = self.core
         if len(released) == 1:  # the common step: one event in, that one released
-            event, unavailable = released[0].item
-            out = core.decide(event, unavailable=unavailable, timing=released[0].kind)
+            event, unavailable, at = released[0].item
+            out = core.decide(event, unavailable=unavailable, timing=released[0].kind, at=at)
         else:
             out = Outputs()
             for r in released:
-                event, unavailable = r.item
-                out.extend(core.decide(event, unavailable=unavailable, timing=r.kind))
+                event, unavailable, at = r.item
+                out.extend(core.decide(event, unavailable=unavailable, timing=r.kind, at=at))
         frontier = self.order.frontier
         if frontier is not None and (core.watermark is None or frontier > core.watermark):
             core.advance(frontier, out)

@@ -43,9 +43,10 @@ class Person:
     @property
     def address_id(self) -> str | None:
         """The DAR address the person is registered at, if they live in Denmark."""
-        if self.address is None or not self.lives_in_denmark:
+        address = self.address
+        if address is None or self.status in GONE_STATUSES:  # not lives_in_denmark, inlined
             return None
-        return self.address.address_id
+        return address.address_id
 
 
 class Register:
@@ -175,13 +176,19 @@ class Register:
         self._index(person)
 
     def _index(self, person: Person) -> None:
-        if person.address_id is not None:
-            self._residents.setdefault(person.address_id, set()).add(person.cpr)
+        address_id = person.address_id
+        if address_id is not None:
+            residents = self._residents.get(address_id)
+            if residents is None:
+                self._residents[address_id] = {person.cpr}
+            else:
+                residents.add(person.cpr)
 
     def _unindex(self, person: Person) -> None:
-        if person.address_id is not None:
-            residents = self._residents.get(person.address_id)
+        address_id = person.address_id
+        if address_id is not None:
+            residents = self._residents.get(address_id)
             if residents is not None:
                 residents.discard(person.cpr)
                 if not residents:
-                    del self._residents[person.address_id]
+                    del self._residents[address_id]
