@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -103,7 +104,13 @@ def _date(value: Any) -> date | None:
 def _amount(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("amount is not a number")
-    return float(value)
+    try:
+        amount = float(value)
+    except OverflowError:  # json reads 10**400 as an int float() cannot hold
+        raise ValueError("amount is out of range") from None
+    if not math.isfinite(amount):  # NaN != NaN would re-report the benefit every round
+        raise ValueError("amount is not a finite number")
+    return amount
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,12 +47,15 @@ DOS_EOF = "\x1a"
 
 Unit = Literal["line", "record", "file"]
 
-_TEN_DIGITS = re.compile(r"\d{10}")
+_TEN_DIGITS = re.compile(r"\d{10}|\d{6}-\d{4}")
+"""Ten digits, or DDMMYY-SSSS: the dashed form is a CPR number too (an envelope's ``objektID``
+may carry it), and lxml's schema errors echo an element's value."""
 _PEEK = 1 << 16
 
 
 def scrub(text: str) -> str:
-    """Mask every 10-digit run in ``text`` (a CPR number never leaves in clear)."""
+    """Mask every 10-digit run and every DDMMYY-SSSS in ``text`` (a CPR number never leaves in
+    clear)."""
     return _TEN_DIGITS.sub(lambda m: cprnumber.mask(m.group()), text)
 
 
@@ -133,7 +136,8 @@ def parse_line(line: str, line_number: int, *, unit: Unit = "line",
     for spec in layout.fields:
         raw = spec.cut(line)
         value = raw.strip()
-        if spec.numeric and value and not raw.isdigit():
+        # ASCII only: str.isdigit() also accepts latin-1's '²', '³', '¹', which int() refuses
+        if spec.numeric and value and not (raw.isascii() and raw.isdigit()):
             problems.append(f"{spec.name} (position {spec.start}, length {spec.length}) "
                             "is not numeric")
         values[spec.name] = value
@@ -237,7 +241,7 @@ def _checked(items: Iterable[tuple[int, str] | ExtractError],
 def _count_check(end: ExtractRecord, between: int,
                  unit: Unit) -> Iterator[ExtractError]:
     counted = end.get("TAELLER")
-    if not counted.isdigit():
+    if not (counted.isascii() and counted.isdigit()):  # '²' is isdigit() but no int()
         yield ExtractError(end.line_number, "end record 999: TAELLER is not a number", unit)
     elif int(counted) != between:
         yield ExtractError(end.line_number,

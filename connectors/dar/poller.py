@@ -85,7 +85,11 @@ async def poll_round(client: httpx.AsyncClient, base: str, state: dict[str, Any]
                      ) -> list[dict[str, Any]]:
     """One round: the events since ``state["txid"]`` (state updated in place)."""
     book = AddressBook.restore(state.get("book", {}))
-    latest = (await client.get(f"{base}/replikering/senestetransaktion")).json()["txid"]
+    answer = (await client.get(f"{base}/replikering/senestetransaktion")).json()
+    latest = answer.get("txid") if isinstance(answer, dict) else None
+    if not isinstance(latest, int) or isinstance(latest, bool):
+        # {"txid": "9500"} would fail later as str <= int (TypeError, not a failed round)
+        raise ValueError("senestetransaktion did not answer an integer txid")
     if "txid" not in state:
         for entity in ENTITIES:
             response = await client.get(f"{base}/replikering/udtraek",

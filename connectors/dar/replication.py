@@ -275,11 +275,21 @@ class _Converter:
         if before is None or (kind != "address_retired" and after is None):
             self.book.incomplete += 1
             return None
+        try:
+            registered_at = _timestamp(ev.get("tidspunkt"))
+        except ValueError:
+            # A poison event must not stop the stream (the poller would retry the same round
+            # for ever): the change is a problem naming its position, like an unknown house.
+            self.book.incomplete += 1
+            self.book.problems.append(
+                f"txid {ev.get('txid')} sekvensnummer {ev.get('sekvensnummer')}: "
+                f"{kind} of address {address_id}: tidspunkt is missing or not ISO 8601")
+            return None
         return {
             "event_id": event_id(ev.get("txid"), ev.get("sekvensnummer"), address_id),
             "source": "dar",
             "type": kind,
-            "registered_at": _timestamp(ev.get("tidspunkt")),
+            "registered_at": registered_at,
             "address_id": address_id,
             "before": before,
             "after": after,

@@ -94,6 +94,7 @@ import orjson
 from pydantic import ValidationError
 
 from connectors.cpr.events import CODES
+from connectors.cpr.extract import scrub
 from connectors.cpr.person import derived_address_id
 from triage import cprnumber
 from triage.models.address import Address
@@ -247,6 +248,13 @@ def _first(value: Any) -> Any:
     return value
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a Beskedkuvert, Filtreringsdata
+    or Objektregistrering that is a string, number or list is as good as missing (and then
+    raises EnvelopeError below), never an AttributeError."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _many(value: Any) -> list[Any]:
     """A list, or a single object as a one-element list (XML renderings give one object)."""
     if value is None:
@@ -352,12 +360,15 @@ def parse_envelope(envelope: Mapping[str, Any] | bytes | str) -> Envelope:
             raise EnvelopeError("not JSON") from None
     if not isinstance(envelope, Mapping):
         raise EnvelopeError("not a JSON object")
-    doc = _normalise(envelope)
+    try:
+        doc = _normalise(envelope)
+    except RecursionError:  # orjson reads 1,024 levels; Python's stack holds fewer
+        raise EnvelopeError("nested too deeply") from None
     message = _message(doc)
-    kuvert = message.get("beskedkuvert") or {}
-    filtrering = kuvert.get("filtreringsdata") or {}
-    registration = _first(filtrering.get("objektregistrering")) or {}
-    delivery = kuvert.get("leveranceinformation") or {}
+    kuvert = _object(message.get("beskedkuvert"))
+    filtrering = _object(kuvert.get("filtreringsdata"))
+    registration = _object(_first(filtrering.get("objektregistrering")))
+    delivery = _object(kuvert.get("leveranceinformation"))
     attributes: dict[str, Any] = {}
     for item in _many(message.get("beskeddata")):
         data = (item or {}).get("objektdata") if isinstance(item, Mapping) else None
@@ -535,7 +546,7 @@ def _address_changed(env: Envelope, person: Mapping[str, Any]) -> dict[str, Any]
 
 def _civil_status_changed(env: Envelope, person: Mapping[str, Any]) -> dict[str, Any]:
     status = person.get("civil_status")
-    if status not in _CIVIL_STATUSES:
+    if not isinstance(status, str) or status not in _CIVIL_STATUSES:  # a list is unhashable
         raise _Unclassified("lookup has no usable civil status")
     expected = _EXPECTED_CIVIL_STATUS.get(env.code or "")
     if expected is not None and status not in expected:
@@ -555,7 +566,7 @@ def _gone(env: Envelope, type_: str, person: Mapping[str, Any]) -> dict[str, Any
     status = str(person.get("status") or "").zfill(2)
     if status != _GONE_STATUS[type_]:
         raise _Unclassified(f"lookup does not show the {type_.replace('_', ' ')} event: "
-                            f"status {status}, not {_GONE_STATUS[type_]}")
+                            f"status {scrub(status)}, not {_GONE_STATUS[type_]}")  # any text
     event = _base(env, type_)
     event["date"] = _event_date(env, person, "status_date", "date")
     if type_ == "emigrated":
@@ -571,7 +582,8 @@ def _child_added(env: Envelope, person: Mapping[str, Any]) -> dict[str, Any]:
     born = _date(person.get("birth_date"))
     if born is None:
         raise _Unclassified("lookup has no birth date of the child")
-    parents: Sequence[Any] = person.get("parents") or env.related
+    # _many: a lookup's "parents" may be one number, or no list at all (5 is not iterable)
+    parents: Sequence[Any] = _many(person.get("parents") or list(env.related))
     valid = [c for c in (as_cpr(p) for p in parents) if c]
     if not valid:
         raise _Unclassified("no parent known (neither the lookup nor the message names one)")

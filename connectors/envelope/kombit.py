@@ -164,8 +164,17 @@ def parse_kombit(data: bytes, *, actions: Mapping[str, Action] | None = None,
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise EnvelopeError(f"not well-formed XML: {scrub(str(exc))}") from None
+    if cast(Any, root.getroottree().docinfo).doctype:  # lxml-stubs lack DocInfo.doctype
+        # A message never has a DTD; an entity it declares stays an unresolved reference,
+        # on which lxml's schema validation fails with an internal error instead of an answer.
+        raise EnvelopeError("a DOCTYPE (DTD, entities) is not allowed in a Haendelsesbesked")
     validator = schema()
-    if not validator.validate(root):
+    try:
+        valid = validator.validate(root)
+    except etree.XMLSchemaValidateError as exc:
+        raise EnvelopeError(f"cannot be validated against Beskedkuvert.xsd: {scrub(str(exc))}"
+                            ) from None
+    if not valid:
         first = cast(Any, validator.error_log)[0]  # lxml-stubs lack __getitem__
         raise EnvelopeError(f"not valid against Beskedkuvert.xsd: line {first.line}: "
                             f"{scrub(first.message)}")
