@@ -99,7 +99,10 @@ def apply_control(core: Triage, kind: str, value: bytes) -> Outputs:
         return Outputs()
     if kind == EXPIRE:
         data = orjson.loads(value)
+        # read outside the suppress: a record without "id" or "at" is corrupt and must stop the
+        # worker loudly, not be skipped as if its silence were already forgotten
+        silence_id, at = data["id"], datetime.fromisoformat(data["at"])
         with contextlib.suppress(KeyError):  # forgotten after its grace: nothing left to end
-            core.silences.expire(data["id"], datetime.fromisoformat(data["at"]))
+            core.silences.expire(silence_id, at)
         return Outputs()
     raise ControlError(f"unknown control record kind {kind!r}")

@@ -57,6 +57,9 @@ class SilenceError(ValueError):
     """A silence that cannot be created; ``problems`` lists every reason, one line each."""
 
     def __init__(self, problems: list[str]) -> None:
+        # the problems quote what the operator sent (a key, a value, a rule id), and they go
+        # to the HTTP answer and the audit topic: anything CPR-shaped in them is masked
+        problems = [mask_in_text(p) for p in problems]
         super().__init__("; ".join(problems))
         self.problems = problems
 
@@ -109,7 +112,7 @@ def parse_silence(data: Mapping[str, Any]) -> Silence:
         if key not in known:
             problems.append(f"unknown key {key!r} (expected one of {sorted(known)})")
     silence_id = data.get("id")
-    if not isinstance(silence_id, str) or not _ID.match(silence_id):
+    if not isinstance(silence_id, str) or not _ID.fullmatch(silence_id):  # "$" passes "x\n"
         problems.append("id: lower-case letters, digits and '-', at most 64")
     texts = {}
     for key in ("author", "comment"):
@@ -168,7 +171,7 @@ def refusals(silence: Silence, ruleset: Ruleset) -> list[str]:
             for rule_id in sorted(named & NEVER_SILENCED):
                 problems.append(f"rule {rule_id} can never be silenced")
             known = {r.id for r in ruleset.rules}
-            for rule_id in sorted(named - NEVER_SILENCED - known):
+            for rule_id in sorted(named - NEVER_SILENCED - known, key=_none_last):
                 problems.append(f"rule {rule_id} is not in ruleset {ruleset.version}")
     for rule in ruleset.rules:
         if rule.payment_hold and could_match(silence.matchers, rule):
@@ -215,8 +218,14 @@ def _candidates(conditions: list[Matcher]) -> list[Any]:
 
 
 def _plain_condition(m: Matcher) -> Any:
-    value = sorted(m.value) if m.op in ("in", "not_in") else m.value
+    value = sorted(m.value, key=_none_last) if m.op in ("in", "not_in") else m.value
     return value if m.op == "eq" else {m.op: value}
+
+
+def _none_last(value: Any) -> tuple[bool, Any]:
+    """Sort key of a list condition's values: one type per fact, and ``null`` (absent), which
+    every fact accepts too — ``sorted(["a", None])`` raised TypeError, a 500 on a POST."""
+    return (value is None, value)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import re
 import secrets
 import signal
 import socket
@@ -69,6 +70,8 @@ DEFAULT_PAGE_LIMIT = 500
 DEFAULT_TASK_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 PROBLEM = "application/problem+json"
+_DIGITS = re.compile(r"[0-9]{1,18}")
+"""A page token or limit: ASCII digits, at most 18 (an int64, whatever the store holds)."""
 LIMITS = HttpLimits(max_body=256 * 1024, max_connections=512)
 """The reference server's HTTP limits: a task is a few KB, so 256 KiB is generous."""
 
@@ -164,11 +167,13 @@ def _is_json(content_type: str) -> bool:
 
 def _page_params(query: Any, default: int) -> tuple[int, int] | web.Response:
     """``(offset, limit)`` from ``page_token`` and ``limit``, or a 400 problem."""
+    # ASCII digits only, and few of them: str.isdigit() also accepts "²" (int() refuses it) and
+    # int() refuses more than 4,300 digits — both were a 500, not a 400
     token = query.get("page_token", "0")
-    if not token.isdigit() or str(int(token)) != token:
+    if not _DIGITS.fullmatch(token) or str(int(token)) != token:
         return _problem(400, "Bad Request", "page_token: not a token this server issued")
     raw_limit = query.get("limit", str(default))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
+    if not _DIGITS.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
         return _problem(400, "Bad Request", f"limit: must be an integer 1..{MAX_PAGE_LIMIT}")
     return int(token), int(raw_limit)
 
@@ -344,8 +349,10 @@ class ReferenceCaseSystem:
         if request.path == "/v1/health":
             return await handler(request)
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        # aiohttp decodes header bytes that are not UTF-8 as surrogate escapes; encoding them
+        # back the same way compares the bytes the client sent (a plain encode() raised: 500)
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-                credentials.strip().encode(), self.token.encode()):
+                credentials.strip().encode("utf-8", "surrogateescape"), self.token.encode()):
             return _problem(401, "Unauthorized", "a valid bearer token is required",
                             headers={"WWW-Authenticate": 'Bearer realm="casesystem"'})
         return await handler(request)

@@ -66,12 +66,12 @@ def mask_strings(value: Any) -> Any:
     return value
 
 
-def utc_text(value: str | None) -> str | None:
+def utc_text(value: Any) -> str | None:
     """An RFC 3339 timestamp as fixed-width UTC text; None when absent, unreadable or beyond
     the calendar in UTC (``9999-12-31T23:59:59-14:00`` is valid in the event, but year 10000
     in UTC: such an event is decided ``registered-at-out-of-range``, and its decision is logged
     without a time)."""
-    if not value:
+    if not value or not isinstance(value, str):  # a number or a list is unreadable too
         return None
     try:
         parsed = datetime.fromisoformat(value)
@@ -142,6 +142,22 @@ class UnusableRecord(ValueError):
     """A record on the decisions or tasks topic that is not a decision or task at all."""
 
 
+def _texts(record: dict[str, Any], names: tuple[str, ...], what: str) -> None:
+    """Raise :class:`UnusableRecord` unless every field of ``names`` is text or null: the log
+    stores them in TEXT columns, and a list or object there made every write of the batch
+    fail — the feed retried it forever, stuck behind one record."""
+    for name in names:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise UnusableRecord(f"not a {what}: {name} is not text")
+
+
+def _cases(decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case verdicts of a decision (``cases`` of another JSON type: none)."""
+    cases = decision.get("cases")
+    return [c for c in cases if isinstance(c, dict)] if isinstance(cases, list) else []
+
+
 def decision_row(raw: bytes) -> DecisionRow:
     """The row for one ``triage.decisions`` record value."""
     try:
@@ -150,13 +166,17 @@ def decision_row(raw: bytes) -> DecisionRow:
         raise UnusableRecord("not JSON") from None
     if not isinstance(decision, dict) or not isinstance(decision.get("outcome"), str):
         raise UnusableRecord("not a decision")
+    _texts(decision, ("event_id", "rule", "event_source", "event_type", "ruleset",
+                      "correlation_id"), "decision")
+    for c in _cases(decision):
+        _texts(c, ("unit", "task_id"), "decision")
     key = decision_key(decision)
     body = raw.decode()
     if _CPR_BYTES.search(raw):
         decision = mask_record(decision)
         body = orjson.dumps(decision).decode()
     decided_at = utc_text(decision.get("decided_at")) or utc_of(datetime.now(UTC))
-    cases = [c for c in decision.get("cases") or [] if isinstance(c, dict)]
+    cases = _cases(decision)
     unit = decision_unit(decision["outcome"], str(decision.get("rule")),
                          ((str(c.get("unit")), str(c.get("outcome")), str(c.get("rule")))
                           for c in cases))
@@ -182,6 +202,7 @@ def task_row(raw: bytes) -> TaskRow:
         raise UnusableRecord("not JSON") from None
     if not isinstance(task, dict) or not task.get("task_id") or not task.get("case_id"):
         raise UnusableRecord("not a task")
+    _texts(task, ("task_id", "case_id", "rule", "unit"), "task")
     body = raw.decode()
     if _CPR_BYTES.search(raw):
         task = mask_record(task)

@@ -213,7 +213,12 @@ class DecisionLog:
         if not rows:
             return None
         decision = self._body(rows[0][0])
-        task_ids = sorted({c["task_id"] for c in decision.get("cases", []) if c.get("task_id")})
+        # the body is stored as it came: its cases may be null, or hold other things than
+        # verdicts with text task ids (that was a TypeError, a 503 for this event)
+        cases = decision.get("cases")
+        task_ids = sorted({c["task_id"] for c in (cases if isinstance(cases, list) else [])
+                           if isinstance(c, dict) and isinstance(c.get("task_id"), str)
+                           and c["task_id"]})
         return {"decision": decision, "tasks": self._tasks_by_id(task_ids)}
 
     def case(self, case_id: str, limit: int = EXPLORE_LIMIT) -> dict[str, Any]:

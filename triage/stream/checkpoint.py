@@ -151,7 +151,9 @@ class CheckpointStore:
             meta = orjson.loads(header)
         except (OSError, ValueError, orjson.JSONDecodeError) as exc:
             raise CheckpointRefused("damaged", f"{found.path.name}: unreadable ({exc})") from None
-        if not hmac.compare_digest(mac.decode(errors="replace"), self._mac(header, state)):
+        # bytes, not text: compare_digest raises TypeError on non-ASCII text, and a damaged
+        # MAC line must fall back to an older checkpoint, not crash the start
+        if not hmac.compare_digest(mac, self._mac(header, state).encode()):
             raise CheckpointRefused("damaged", f"{found.path.name}: its MAC does not match")
         if meta.get("format") != FORMAT or meta.get("compat") != self.compat:
             changed = sorted(k for k in set(self.compat) | set(meta.get("compat") or {})

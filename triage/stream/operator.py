@@ -192,8 +192,10 @@ def install(app: faust.App, worker: TriageWorker) -> OperatorDesk:
             raise ChangeRefused(403, ["disabled: set TRIAGE_OPERATOR_TOKEN (or "
                                       "TRIAGE_OPERATOR_TOKEN_FILE) to allow changes"])
         header = request.headers.get("Authorization", "")
-        if not (header.startswith("Bearer ")
-                and hmac.compare_digest(header[7:].strip().encode(), token.encode())):
+        # surrogate escapes (header bytes that are not UTF-8) back to the bytes sent: a plain
+        # encode() raised, a 500 instead of the 401
+        if not (header.startswith("Bearer ") and hmac.compare_digest(
+                header[7:].strip().encode("utf-8", "surrogateescape"), token.encode())):
             raise ChangeRefused(401, ["the operator token is required"])
         return request.headers.get("X-Triage-Operator", "operator")[:100] or "operator"
 

@@ -39,8 +39,10 @@ class Access:
         return self.token is not None
 
     def token_matches(self, candidate: str) -> bool:
-        return self.token is not None and hmac.compare_digest(candidate.encode(),
-                                                              self.token.encode())
+        # a header or form value aiohttp could not decode as UTF-8 holds surrogate escapes:
+        # encoded back to the bytes sent, it is simply wrong (a plain encode() raised: 500)
+        return self.token is not None and hmac.compare_digest(
+            candidate.encode("utf-8", "surrogateescape"), self.token.encode())
 
     def allowed(self, request: Any) -> bool:
         """Whether ``request`` (aiohttp) may read: no token configured, the bearer token, or
@@ -52,7 +54,7 @@ class Access:
             return True
         cookie = request.cookies.get(COOKIE)
         return bool(cookie) and self._session is not None and hmac.compare_digest(
-            cookie.encode(), self._session.encode())
+            cookie.encode("utf-8", "surrogateescape"), self._session.encode())
 
     def session_cookie(self) -> str:
         assert self._session is not None

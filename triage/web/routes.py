@@ -201,7 +201,10 @@ def install(app: faust.App, worker: Any, *, poll_ms: int = 5000) -> None:
         async def post(self, request: aioweb.Request) -> aioweb.StreamResponse:
             if not access.required:
                 raise aioweb.HTTPSeeOther("/")
-            form = await request.post()
+            try:
+                form = await request.post()
+            except ValueError:  # not UTF-8, or a multipart body without its boundary: was a 500
+                return _html(page.login(failed=True), 400)
             candidate = form.get("token")
             if not isinstance(candidate, str) or not access.token_matches(candidate):
                 return _html(page.login(failed=True), 401)
