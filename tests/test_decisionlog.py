@@ -247,3 +247,24 @@ def test_a_registration_time_beyond_the_utc_calendar_is_logged_without_a_time(tm
         assert shown is not None and shown["decision"]["rule"] == "registered-at-out-of-range"
     finally:
         log.close()
+
+
+def test_a_nul_character_in_a_decision_or_task_is_stored_and_shown_not_stuck(log_url):
+    """PostgreSQL's TEXT and JSONB hold no NUL character: a decision of an event whose id or
+    error carried one (valid JSON, "\\u0000") failed every write of its batch, and the feed
+    retried that batch for ever. The log stores it with U+FFFD in place of each NUL."""
+    odd = decision("e\x00nul", "raised", cases=[verdict("C1", task_id="t\x00k", unit="j\x00c")],
+                   reason="grund\x00", facts_note="x")
+    invalid = decision(None, "invalid", "invalid", error="type: \x00 is unknown", registered=None)
+    assert store(log_url, [odd, invalid, decision("e2")],
+                 [task("t\x00k", "C1", note="n\x00")]) == 3
+    log = open_log(log_url)
+    try:
+        assert log.totals() == {"raised": 1, "invalid": 1, "suppressed": 1}
+        shown = log.show("e\ufffdnul")
+        assert shown is not None
+        assert shown["decision"]["reason"] == "grund\ufffd"
+        assert [t["task_id"] for t in shown["tasks"]] == ["t\ufffdk"]
+        assert shown["tasks"][0]["facts"] == {"note": "n\ufffd"}
+    finally:
+        log.close()

@@ -158,6 +158,34 @@ def _cases(decision: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in cases if isinstance(c, dict)] if isinstance(cases, list) else []
 
 
+def _without_nul(raw: bytes, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The record with U+FFFD for every NUL character in its strings (keys included), and
+    whether there was one. PostgreSQL's TEXT and JSONB cannot hold NUL, and JSON may carry it
+    (``\\u0000``, in an event id or an error quoting the input): such a record failed every
+    write of its batch, and the feed retried that batch for ever."""
+    if b"\\u0000" not in raw:  # JSON writes NUL escaped, never as a raw byte
+        return record, False
+    return _replace_nul(record), True
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_replace_nul(k): _replace_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_nul(v) for v in value]
+    return value
+
+
+def _stored(raw: bytes, record: dict[str, Any], changed: bool) -> tuple[dict[str, Any], str]:
+    """The record as stored, CPR-masked (:func:`mask_record`), and its body: the record's own
+    bytes when nothing had to change — every record, normally: it is not encoded twice."""
+    if _CPR_BYTES.search(raw):
+        record, changed = mask_record(record), True
+    return record, orjson.dumps(record).decode() if changed else raw.decode()
+
+
 def decision_row(raw: bytes) -> DecisionRow:
     """The row for one ``triage.decisions`` record value."""
     try:
@@ -170,11 +198,9 @@ def decision_row(raw: bytes) -> DecisionRow:
                       "correlation_id"), "decision")
     for c in _cases(decision):
         _texts(c, ("unit", "task_id"), "decision")
+    decision, changed = _without_nul(raw, decision)
     key = decision_key(decision)
-    body = raw.decode()
-    if _CPR_BYTES.search(raw):
-        decision = mask_record(decision)
-        body = orjson.dumps(decision).decode()
+    decision, body = _stored(raw, decision, changed)
     decided_at = utc_text(decision.get("decided_at")) or utc_of(datetime.now(UTC))
     cases = _cases(decision)
     unit = decision_unit(decision["outcome"], str(decision.get("rule")),
@@ -203,10 +229,7 @@ def task_row(raw: bytes) -> TaskRow:
     if not isinstance(task, dict) or not task.get("task_id") or not task.get("case_id"):
         raise UnusableRecord("not a task")
     _texts(task, ("task_id", "case_id", "rule", "unit"), "task")
-    body = raw.decode()
-    if _CPR_BYTES.search(raw):
-        task = mask_record(task)
-        body = orjson.dumps(task).decode()
+    task, body = _stored(raw, *_without_nul(raw, task))
     return TaskRow(task_id=task["task_id"], case_id=task["case_id"], rule=task.get("rule"),
                    unit=task.get("unit"),
                    created_at=utc_text(task.get("created_at")) or utc_of(datetime.now(UTC)),
