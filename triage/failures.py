@@ -32,6 +32,9 @@ def check_port_free(host: str, port: int, setting: str) -> None:
                                     f"listens there or choose another with {setting}") from None
             raise OperatorError(f"cannot listen on {host}:{port} ({exc.strerror}): "
                                 f"choose another host or port with {setting}") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # a NUL in the host, a port > 65535
+            raise OperatorError(f"cannot listen on {host!r}:{port} ({exc}): choose another "
+                                f"host or port with {setting}") from None
 
 
 _NOISE = ("Traceback", "  File ", "    ", "During handling", "The above exception")

@@ -16,7 +16,7 @@ comes from the same model as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -87,7 +87,19 @@ class _PersonLine(msgspec.Struct):
     status: str = "01"
 
 
+class _ExactAddressLine(_AddressLine, frozen=True, forbid_unknown_fields=True):
+    """:class:`_AddressLine` without unknown fields (see :func:`_decoded`)."""
+
+
+class _ExactPersonLine(_PersonLine, forbid_unknown_fields=True):
+    """:class:`_PersonLine` without unknown fields, here or in its address (see
+    :func:`_decoded`)."""
+
+    address: _ExactAddressLine | None = None
+
+
 _decode_person = msgspec.json.Decoder(_PersonLine).decode
+_decode_exact_person = msgspec.json.Decoder(_ExactPersonLine).decode
 Addresses = dict[_AddressLine, Address]
 """The addresses read so far: an address line and its :class:`Address`."""
 _STATUSES = frozenset(f"{code:02}" for code in range(100))
@@ -106,9 +118,8 @@ def person_of(line: bytes, addresses: Addresses | None = None) -> Person | None:
     checked by :func:`triage.cprnumber.is_valid` and the status against two digits.
     ``addresses`` shares one (immutable) :class:`Address` among the persons whose address is
     written alike: a household's address is validated once."""
-    try:
-        record = _decode_person(line)
-    except msgspec.DecodeError:  # not JSON, or not the ordinary shape: for the model
+    record = _decoded(line, _decode_exact_person, _decode_person)
+    if record is None:  # not JSON, or not the ordinary shape: for the model
         return None
     cpr, spouse = record.cpr, record.spouse_cpr
     if (not is_valid_cpr(cpr) or (spouse is not None and not is_valid_cpr(spouse))
@@ -167,15 +178,26 @@ class _CaseLine(msgspec.Struct):
         return next((m.cpr for m in self.members if m.role == "applicant"), None)
 
 
+class _ExactMemberLine(_MemberLine, forbid_unknown_fields=True):
+    """:class:`_MemberLine` without unknown fields (see :func:`_decoded`)."""
+
+
+class _ExactCaseLine(_CaseLine, forbid_unknown_fields=True):
+    """:class:`_CaseLine` without unknown fields, here or in its members (see
+    :func:`_decoded`)."""
+
+    members: list[_ExactMemberLine]  # type: ignore[assignment]  # read only, never appended
+
+
 _decode_case = msgspec.json.Decoder(_CaseLine).decode
+_decode_exact_case = msgspec.json.Decoder(_ExactCaseLine).decode
 
 
 def case_of(line: bytes) -> _CaseLine | None:
     """A cases line in its ordinary shape, checked exactly as :class:`CaseRecord` checks it —
     or None when it is anything else (then the model decides, and names the problem)."""
-    try:
-        case = _decode_case(line)
-    except msgspec.DecodeError:
+    case = _decoded(line, _decode_exact_case, _decode_case)
+    if case is None:
         return None
     code = case.municipality_code
     if (not case.case_id or not case.unit or not case.members
@@ -183,6 +205,30 @@ def case_of(line: bytes) -> _CaseLine | None:
             or not all(is_valid_cpr(m.cpr) for m in case.members)):
         return None
     return case
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def _decoded(line: bytes, exact: Callable[[bytes], S], lenient: Callable[[bytes], S]) -> S | None:
+    """``line`` decoded by the compiled decoder, or None where the model's JSON parser would
+    not read it either.
+
+    msgspec checks every value it decodes but only skips over the value of an unknown field,
+    and there it let through what orjson (the model's parser) refuses as not valid JSON: bytes
+    that are not UTF-8, a number beyond a double (``1e400``, 400 digits). And it recurses into
+    deep nesting until Python's RecursionError. So a line is decoded ``exact`` — no unknown
+    field anywhere, everything checked — and only a line orjson reads is decoded ``lenient``,
+    unknown fields ignored as the model ignores them."""
+    try:
+        return exact(line)
+    except msgspec.DecodeError:
+        pass
+    try:
+        orjson.loads(line)
+        return lenient(line)
+    except (orjson.JSONDecodeError, msgspec.DecodeError, RecursionError):
+        return None
 
 
 def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:

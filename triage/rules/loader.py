@@ -10,12 +10,15 @@ bytes: any edit, however small, is a new version, and the same file always has t
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from triage.cprnumber import mask_in_text
 from triage.facts import CATALOGUE, Fact
 from triage.rules.engine import Ruleset
 from triage.rules.model import OPERATORS, Matcher, Rule
@@ -24,14 +27,29 @@ RESERVED_IDS = frozenset({"unclassified", "no-affected-case", "could-not-check",
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TOP_KEYS = {"ruleset", "threshold", "rules", "description"}
 _RULE_KEYS = {"id", "description", "when", "score", "reason", "title", "unit", "payment_hold"}
+_SHOWN = reprlib.Repr()
+"""How a message quotes a value: bounded, so an alias bomb quoted back stays one short line."""
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, 80, 80
 
 
 class RulesetError(ValueError):
     """A rule file that cannot be used; ``problems`` lists every ``file:line: id: message``."""
 
     def __init__(self, problems: list[str]) -> None:
+        # a problem quotes what the file says (a key, a value, an id): anything CPR-shaped in
+        # it is masked, since these lines reach terminals, logs and the operator endpoints
+        problems = [mask_in_text(p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class _Unreadable(Exception):
+    """A value PyYAML cannot construct (a tag the safe loader refuses, ``!!int abc``, a number
+    of more digits than Python converts): one problem at the value's line."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.line = node.start_mark.line + 1
 
 
 def load_ruleset(path: str | Path) -> Ruleset:
@@ -44,7 +62,6 @@ def load_ruleset(path: str | Path) -> Ruleset:
 
 
 def parse_ruleset(data: bytes, source: str = "<memory>") -> Ruleset:
-    problems: list[str] = []
     try:
         root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -52,8 +69,18 @@ def parse_ruleset(data: bytes, source: str = "<memory>") -> Ruleset:
         line = mark.line + 1 if mark else 1
         problem = getattr(exc, "problem", None) or str(exc)
         raise RulesetError([f"{source}:{line}: not valid YAML: {problem}"]) from None
+    except RecursionError:  # PyYAML composes recursively: [[[[…]]]] thousands deep
+        raise RulesetError([f"{source}:1: not valid YAML: nested too deeply"]) from None
     if not isinstance(root, yaml.MappingNode):
         raise RulesetError([f"{source}:1: a rule file is a mapping with 'rules:'"])
+    try:
+        return _validated(root, data, source)
+    except _Unreadable as exc:
+        raise RulesetError([f"{source}:{exc.line}: not a valid value: {exc}"]) from None
+
+
+def _validated(root: yaml.MappingNode, data: bytes, source: str) -> Ruleset:
+    problems: list[str] = []
 
     def err(node: yaml.Node, rule_id: str | None, message: str) -> None:
         where = f"{rule_id}: " if rule_id else ""
@@ -63,13 +90,15 @@ def parse_ruleset(data: bytes, source: str = "<memory>") -> Ruleset:
     for key, (knode, _) in top.items():
         if key not in _TOP_KEYS:
             err(knode, None, f"unknown key {key!r} (expected one of {sorted(_TOP_KEYS)})")
+    if not isinstance(_scalar(top.get("description"), ""), str):
+        err(top["description"][1], None, "'description' must be a text")
     name = _scalar(top.get("ruleset"), "default")
     threshold = _scalar(top.get("threshold"), 0.5)
     if not isinstance(threshold, int | float) or isinstance(threshold, bool) or \
             not 0.0 <= threshold <= 1.0:
         err(top["threshold"][1], None, "threshold must be a number in [0, 1]")
         threshold = 0.5
-    if not isinstance(name, str) or not _ID.match(name):
+    if not isinstance(name, str) or not _ID.fullmatch(name):  # "$" would pass "x\n"
         err(top["ruleset"][1], None, "ruleset name must be lower-case letters, digits, '-'")
         name = "invalid"
 
@@ -109,7 +138,7 @@ def _rule(node: yaml.Node, err: Any) -> Rule | None:
         return None
     fields = _mapping(node, None, err)
     rule_id = _scalar(fields.get("id"), None)
-    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+    if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):  # "$" would pass "x\n"
         err(node, None, "rule needs an 'id' of lower-case letters, digits and '-'")
         return None
     if rule_id in RESERVED_IDS:
@@ -140,6 +169,9 @@ def _rule(node: yaml.Node, err: Any) -> Rule | None:
         err(fields["payment_hold"][1], rule_id, "'payment_hold' must be true or false")
         ok = False
     description = _scalar(fields.get("description"), "")
+    if not isinstance(description, str):  # str() of an alias bomb would be gigabytes
+        err(fields["description"][1], rule_id, "'description' must be a text")
+        ok = False
     matchers = _matchers(fields.get("when"), rule_id, node, err)
     if matchers is None or not ok:
         return None
@@ -203,9 +235,13 @@ def _check_value(fact: Fact, op: str, value: Any) -> str | None:
         bad = [] if fact.accepts(value) and value is not None else [value]
     else:
         bad = [] if fact.accepts(value) else [value]
+    if fact.type == "number" and not bad:
+        # .nan is a YAML float, but a condition on it never holds (or, with ne, always does)
+        values = value if isinstance(value, list) else [value]
+        bad = [v for v in values if isinstance(v, float) and math.isnan(v)]
     if bad:
         allowed = f" (allowed: {', '.join(fact.values)})" if fact.type == "enum" else ""
-        return f"{bad[0]!r} is not a valid {fact.type} value for this fact{allowed}"
+        return f"{_SHOWN.repr(bad[0])} is not a valid {fact.type} value for this fact{allowed}"
     return None
 
 
@@ -214,6 +250,9 @@ def _mapping(node: yaml.MappingNode, rule_id: str | None,
     """Key → (key node, value node), reporting duplicate keys (PyYAML keeps the last silently)."""
     out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode):  # ``? [a, b]``: its value is unhashable
+            err(knode, rule_id, "a key must be a plain text, not a list or a mapping")
+            continue
         key = knode.value
         if key in out:
             err(knode, rule_id, f"duplicate key {key!r}")
@@ -222,7 +261,12 @@ def _mapping(node: yaml.MappingNode, rule_id: str | None,
 
 
 def _plain(node: yaml.Node) -> Any:
-    return yaml.SafeLoader("").construct_document(node)
+    try:
+        return yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:  # !!python/object and every other tag it does not know
+        raise _Unreadable(node, getattr(exc, "problem", None) or str(exc)) from None
+    except ValueError as exc:  # !!int abc, !!timestamp 2025-13-01, a 5,000-digit number
+        raise _Unreadable(node, str(exc)) from None
 
 
 def _scalar(entry: tuple[yaml.Node, yaml.Node] | None, default: Any) -> Any:

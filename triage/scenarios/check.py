@@ -92,6 +92,11 @@ def _check_facts_known(located: Located) -> None:
                 f"'triage rules facts')"
                 for i, row in enumerate(located.spec.facts) for name in row.facts
                 if name not in CATALOGUE]
+    # a value of the wrong type would reach the matchers: "abc" > 5 and [a] in {…} raise
+    problems += [f"{located.at('facts', i, 'facts', name)}: {name}: {value!r} is not a valid "
+                 f"{CATALOGUE[name].type} value for this fact"
+                 for i, row in enumerate(located.spec.facts) for name, value in row.facts.items()
+                 if name in CATALOGUE and not CATALOGUE[name].accepts(value)]
     if problems:
         raise ScenarioError(problems)
 

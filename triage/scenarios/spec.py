@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from triage.core import parse_window
+from triage.cprnumber import mask_in_text
 from triage.models.events import CivilStatus
 from triage.models.reference import Benefit
 
@@ -49,12 +50,18 @@ START = datetime.fromisoformat("2025-03-03T08:00:00+01:00")
 _OFFSET = re.compile(r"^(-)?((?:\d+(?:\.\d+)?[dhms])+)$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+MAX_VALUES = 100_000
+"""The most values a scenario may hold once its aliases are expanded (an alias bomb of nine
+nested lists of nine would be 387 million)."""
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot be run; ``problems`` are ``file:line: message`` lines."""
 
     def __init__(self, problems: list[str]) -> None:
+        # a problem quotes what the file says (a name, a key, a value): a scenario names
+        # persons, and an operator may write a real CPR number where a name belongs
+        problems = [mask_in_text(p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -65,16 +72,19 @@ def virtual_time(value: Any, start: datetime) -> datetime:
         if value.utcoffset() is None:
             raise ValueError("a time needs an offset, e.g. 2025-03-03T08:00:00+01:00")
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return start + timedelta(hours=value)
-    text = str(value).strip().replace(" ", "")
-    if text in ("0", "-0"):
-        return start
-    match = _OFFSET.match(text)
-    if match:
-        delta = sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in _PART.findall(match[2])),
-                    timedelta())
-        return start - delta if match[1] else start + delta
+    try:  # timedelta and datetime raise OverflowError (not ValueError) beyond their range
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return start + timedelta(hours=value)
+        text = str(value).strip().replace(" ", "")
+        if text in ("0", "-0"):
+            return start
+        match = _OFFSET.match(text)
+        if match:
+            delta = sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in _PART.findall(match[2])),
+                        timedelta())
+            return start - delta if match[1] else start + delta
+    except OverflowError:
+        raise ValueError(f"{_short(value)} is too far from the start") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -251,14 +261,14 @@ class Scenario(_Spec):
     @field_validator("window", "max_clock_jump")
     @classmethod
     def _window(cls, value: str) -> str:
-        parse_window(value)
+        _duration(value)
         return value
 
     @field_validator("lateness")
     @classmethod
     def _lateness(cls, value: str) -> str:
         if value.strip() not in ("0", "0s"):
-            parse_window(value)
+            _duration(value)
         return value
 
     @property
@@ -326,12 +336,19 @@ def load_scenario(path: str | Path) -> Located:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError([f"{shown_path(path)}:{mark.line + 1 if mark else 1}: not valid YAML: "
                              f"{problem}"]) from None
+    except RecursionError:  # PyYAML composes recursively: [[[[…]]]] thousands deep
+        raise ScenarioError([f"{shown_path(path)}:1: not valid YAML: nested too deeply"]) from None
     if not isinstance(root, yaml.MappingNode):
         raise ScenarioError([f"{shown_path(path)}:1: a scenario is a mapping with 'scenario:' "
                              f"and 'events:'"])
     lines: dict[tuple[Any, ...], int] = {}
     problems: list[str] = []
-    data = _plain(root, (), lines, problems, path)
+    try:
+        data = _plain(root, (), lines, problems, path, _Walk())
+    except _TooLarge as exc:
+        raise ScenarioError([f"{shown_path(path)}:{exc.line}: {exc}"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{shown_path(path)}:1: not valid YAML: nested too deeply"]) from None
     if problems:
         raise ScenarioError(problems)
     try:
@@ -340,6 +357,20 @@ def load_scenario(path: str | Path) -> Located:
         raise ScenarioError([_problem(err, path, lines) for err in exc.errors(
             include_url=False, include_context=False)]) from None
     return Located(spec, path, lines)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}…"
+
+
+def _duration(value: str) -> timedelta:
+    """:func:`triage.core.parse_window`, whose OverflowError (``99999999999d``) pydantic would
+    let through as a traceback, as a ValueError it reports at the line."""
+    try:
+        return parse_window(value)
+    except OverflowError:
+        raise ValueError(f"{_short(value)} is too long a duration") from None
 
 
 def _problem(err: Any, path: Path, lines: dict[tuple[Any, ...], int]) -> str:
@@ -356,21 +387,76 @@ def _problem(err: Any, path: Path, lines: dict[tuple[Any, ...], int]) -> str:
     return f"{shown_path(path)}:{_line(lines, where)}: {field}: {message}"
 
 
+class _TooLarge(Exception):
+    """A scenario whose aliases expand beyond :data:`MAX_VALUES` values, or into themselves."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.line = node.start_mark.line + 1
+
+
+class _Walk:
+    """What :func:`_plain` has walked: how many values, and the collections it is inside (an
+    alias of one of them is a cycle, which plain data cannot hold)."""
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.inside: set[int] = set()
+
+
+_COLLECTION_TAGS = {yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG}
+
+
 def _plain(node: yaml.Node, where: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
-           problems: list[str], path: Path) -> Any:
+           problems: list[str], path: Path, walk: _Walk) -> Any:
     """Plain Python data from a YAML node, recording each value's line; duplicate keys are
-    problems (PyYAML would keep the last one silently)."""
-    lines[where] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for knode, vnode in node.value:
-            key = yaml.SafeLoader("").construct_object(knode)
-            if key in out:
-                problems.append(f"{shown_path(path)}:{knode.start_mark.line + 1}: "
-                                f"duplicate key {key!r}")
-            out[key] = _plain(vnode, (*where, key), lines, problems, path)
-        return out
+    problems (PyYAML would keep the last one silently), and so are values PyYAML cannot
+    construct (``!!int abc``) and tags it would not construct safely (``!!python/…``)."""
+    line = node.start_mark.line + 1
+    lines[where] = line
+    walk.values += 1
+    if walk.values > MAX_VALUES:
+        raise _TooLarge(node, f"more than {MAX_VALUES} values (aliases expanding too far?)")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in walk.inside:
+            raise _TooLarge(node, "an alias of a value inside itself")
+        if node.tag not in _COLLECTION_TAGS:
+            problems.append(f"{shown_path(path)}:{line}: tag {node.tag!r} is not allowed here")
+            return None
+        walk.inside.add(id(node))
+        try:
+            return _collection(node, where, lines, problems, path, walk)
+        finally:
+            walk.inside.discard(id(node))
+    return _scalar(node, problems, path)
+
+
+def _collection(node: yaml.MappingNode | yaml.SequenceNode, where: tuple[Any, ...],
+                lines: dict[tuple[Any, ...], int], problems: list[str], path: Path,
+                walk: _Walk) -> Any:
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*where, i), lines, problems, path)
+        return [_plain(item, (*where, i), lines, problems, path, walk)
                 for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node)
+    out: dict[Any, Any] = {}
+    for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode):  # ``? [a, b]``: a key that is unhashable
+            problems.append(f"{shown_path(path)}:{knode.start_mark.line + 1}: a key must be a "
+                            f"plain value, not a list or a mapping")
+            continue
+        key = _scalar(knode, problems, path)
+        if key in out:
+            problems.append(f"{shown_path(path)}:{knode.start_mark.line + 1}: "
+                            f"duplicate key {key!r}")
+        out[key] = _plain(vnode, (*where, key), lines, problems, path, walk)
+    return out
+
+
+def _scalar(node: yaml.Node, problems: list[str], path: Path) -> Any:
+    try:
+        return yaml.SafeLoader("").construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:  # a tag it refuses; !!int abc; 5,000 digits
+        problem = getattr(exc, "problem", None) or str(exc)
+        problems.append(f"{shown_path(path)}:{node.start_mark.line + 1}: not a valid value: "
+                        f"{problem}")
+        return None

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from triage import cprnumber
-from triage.models.events import KNOWN_TYPES, InvalidEvent, parse_event
+from triage.models.events import KNOWN_TYPES, InvalidEvent, parse_event, parse_record
 from triage.models.reference import CaseRecord, PersonRecord
 from triage.scenarios.spec import (
     EventSpec,
@@ -151,9 +151,14 @@ class _Builder:
                                 "role": "spouse"})
             members += [{"cpr": self.person(child, (*where, "children", i)), "role": "child"}
                         for i, child in enumerate(c.children)]
-            records.append(CaseRecord.model_validate({
-                "case_id": case_id, "benefit": c.benefit, "unit": c.unit,
-                "municipality_code": c.municipality, "members": members}))
+            try:  # the model's message (without input values) at the case, not a traceback
+                record = parse_record(CaseRecord, {
+                    "case_id": case_id, "benefit": c.benefit, "unit": c.unit,
+                    "municipality_code": c.municipality, "members": members})
+                assert isinstance(record, CaseRecord)
+                records.append(record)
+            except ValueError as exc:
+                self.problem(where, f"{case_id}: {exc}")
         return records
 
     def _silences(self) -> list[tuple[int, Silence]]:
@@ -213,7 +218,11 @@ class _Builder:
         given = e.event_fields()
         self._fill(data, e, given, at.date(), where)
         data.update(e.fields)
-        line = orjson.dumps(data)
+        try:
+            line = orjson.dumps(data)
+        except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits: no JSON event holds it
+            self.problem(where, f"event {event_id} cannot be written as JSON: {exc}")
+            return None
         parsed = parse_event(line)
         if isinstance(parsed, InvalidEvent) and not expect_invalid:
             self.problem(where, f"event {event_id} is not a valid {e.type} event: "
@@ -232,6 +241,8 @@ class _Builder:
             if key in ("spouse", "child", "new_cpr"):
                 target = {"spouse": "spouse_cpr", "child": "child_cpr", "new_cpr": "new_cpr"}[key]
                 data[target] = self.person(value, at) if value is not None else None
+            elif key == "parents" and value is not None and not isinstance(value, list):
+                self.problem(at, "parents: a list of persons")  # enumerate(5) is a TypeError
             elif key == "parents":
                 data["parents"] = [self.person(p, (*at, i)) for i, p in enumerate(value or [])]
             elif key in ("to", "from"):

@@ -62,8 +62,8 @@ class WorkerSettings(BaseSettings):
     operator_token_file: Path | None = None
     window: timedelta = timedelta(hours=24)
     municipality: str = "0561"
-    input_partitions: int = 3
-    web_port: int = 6066
+    input_partitions: int = Field(default=3, ge=1)
+    web_port: int = Field(default=6066, ge=0, le=65535)  # else bind() raises OverflowError
     web_host: str = "127.0.0.1"
     session_timeout: timedelta = timedelta(seconds=3)
     fetch_wait: timedelta = timedelta(milliseconds=10)
@@ -71,7 +71,7 @@ class WorkerSettings(BaseSettings):
     lateness: timedelta = DEFAULT_LATENESS
     max_clock_jump: timedelta = DEFAULT_MAX_JUMP
     max_idle: timedelta = timedelta(milliseconds=50)
-    max_message_bytes: int = 512 * 1024
+    max_message_bytes: int = Field(default=512 * 1024, ge=1)
     checkpoint_interval: int = 20_000
     checkpoint_dir: Path | None = None
     checkpoint_key: SecretStr | None = None
@@ -99,9 +99,14 @@ class WorkerSettings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip() in ("0", "0s", "0ms"):
             return timedelta(0)
-        if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
-            return timedelta(milliseconds=int(value[:-2]))
-        return parse_window(value) if isinstance(value, str) else value
+        try:  # timedelta raises OverflowError, which pydantic would let through, for 1e12d
+            if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
+                return timedelta(milliseconds=int(value[:-2]))
+            return parse_window(value) if isinstance(value, str) else value
+        except OverflowError:
+            raise ValueError("too long a duration") from None
+        except ValueError:  # parse_window's message quotes the value: never shown (see above)
+            raise ValueError("not a duration (use e.g. 24h, 90m, 3600s, 2d or 10ms)") from None
 
     @model_validator(mode="after")
     def _bound_beyond_lateness(self) -> WorkerSettings:
@@ -148,7 +153,10 @@ class WorkerSettings(BaseSettings):
     def _private_data_dir(self) -> WorkerSettings:
         """The data directory exists, is this user's and is ``0700`` (faust keeps offsets and
         table data there)."""
-        private_dir(self.data_dir)
+        try:  # an OSError would pass through pydantic as a traceback
+            private_dir(self.data_dir)
+        except OSError as exc:
+            raise ValueError(f"TRIAGE_DATA_DIR: {exc.strerror or exc}") from None
         return self
 
     @model_validator(mode="after")
@@ -208,6 +216,8 @@ class WorkerSettings(BaseSettings):
                 raise ConfigError(f"{config}: not valid TOML: {exc}") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{config}: cannot read: {exc}") from None
+            except RecursionError:  # tomllib parses [[[…]]] recursively
+                raise ConfigError(f"{config}: not valid TOML: nested too deeply") from None
         return tuple(sources)
 
 
