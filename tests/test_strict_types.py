@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
+from triage.models.address import Address
 from triage.models.events import InvalidEvent, parse_event
 
 CPR = "0101901234"
@@ -42,3 +44,14 @@ def test_coercible_values_of_the_wrong_type_are_invalid(event, error):
                                    {**MOVE, "to": {**MOVE["to"], "municipality_code": "561"}}])
 def test_well_typed_events_are_still_valid(event):
     assert not isinstance(parse_event(orjson.dumps(event)), InvalidEvent)
+
+
+@pytest.mark.parametrize("code", ["٠٥٦١", "05٦1", "056²", "²"])
+def test_a_municipality_or_road_code_of_other_than_ascii_digits_is_invalid(code):
+    """str.isdigit() takes Arabic-Indic digits and superscripts: such a code was accepted, and
+    never equalled the code it looks like (a move inside the municipality read as leaving)."""
+    for field in ("municipality_code", "road_code"):
+        with pytest.raises(ValidationError, match="must be 1 to 4 digits"):
+            Address.model_validate({"address_id": "a1", "municipality_code": "0561",
+                                    "road_code": "0100", "house_number": "1",
+                                    "postcode": "6700", field: code})

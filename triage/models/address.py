@@ -15,12 +15,14 @@ from triage import cprnumber
 
 
 def _four_digits(value: object) -> object:
-    """Normalise 1–4 digit codes (str or int) to a zero-padded 4-digit string."""
-    if type(value) is str and len(value) == 4 and value.isdigit():
+    """Normalise 1–4 digit codes (str or int) to a zero-padded 4-digit string. ASCII digits
+    only: ``str.isdigit`` also takes "٠٥٦١" or "²", which would never equal the code they
+    look like."""
+    if type(value) is str and len(value) == 4 and value.isascii() and value.isdigit():
         return value  # the common case, first
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if isinstance(value, str) and value.isdigit() and 1 <= len(value) <= 4:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and 1 <= len(value) <= 4:
         return value.zfill(4)
     if isinstance(value, str):
         raise ValueError("must be 1 to 4 digits")
