@@ -856,13 +856,20 @@ def _about(event: Event) -> dict[str, str]:
             "registered_at": event.registered_at.isoformat()}
 
 
+class DurationTooLong(ValueError):
+    """A duration beyond what :class:`~datetime.timedelta` holds."""
+
+
 def parse_window(text: str) -> timedelta:
     """``24h``, ``90m``, ``3600s``, ``2d`` → timedelta (for the CLI and configuration)."""
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
         raise ValueError(f"not a duration: {text!r} (use e.g. 24h, 90m, 3600s, 2d)")
-    value = timedelta(**{units[text[-1]]: float(text[:-1])})
+    try:
+        value = timedelta(**{units[text[-1]]: float(text[:-1])})
+    except OverflowError:  # beyond timedelta's range (99999999999d): a ValueError like the rest
+        raise DurationTooLong(f"{text!r} is too long a duration") from None
     if value <= timedelta(0):
         raise ValueError("a duration must be positive")
     return value

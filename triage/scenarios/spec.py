@@ -261,14 +261,14 @@ class Scenario(_Spec):
     @field_validator("window", "max_clock_jump")
     @classmethod
     def _window(cls, value: str) -> str:
-        _duration(value)
+        parse_window(value)
         return value
 
     @field_validator("lateness")
     @classmethod
     def _lateness(cls, value: str) -> str:
         if value.strip() not in ("0", "0s"):
-            _duration(value)
+            parse_window(value)
         return value
 
     @property
@@ -362,15 +362,6 @@ def load_scenario(path: str | Path) -> Located:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:40]}…"
-
-
-def _duration(value: str) -> timedelta:
-    """:func:`triage.core.parse_window`, whose OverflowError (``99999999999d``) pydantic would
-    let through as a traceback, as a ValueError it reports at the line."""
-    try:
-        return parse_window(value)
-    except OverflowError:
-        raise ValueError(f"{_short(value)} is too long a duration") from None
 
 
 def _problem(err: Any, path: Path, lines: dict[tuple[Any, ...], int]) -> str:

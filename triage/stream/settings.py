@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from triage.core import parse_window
+from triage.core import DurationTooLong, parse_window
 from triage.eventtime import DEFAULT_LATENESS, DEFAULT_MAX_JUMP
 from triage.private_files import private_dir, state_dir
 from triage.rules import DEFAULT_RULES
@@ -99,11 +99,11 @@ class WorkerSettings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip() in ("0", "0s", "0ms"):
             return timedelta(0)
-        try:  # timedelta raises OverflowError, which pydantic would let through, for 1e12d
+        try:  # timedelta raises OverflowError, which pydantic would let through, for 1e12ms
             if isinstance(value, str) and value[-2:] == "ms" and value[:-2].isdigit():
                 return timedelta(milliseconds=int(value[:-2]))
             return parse_window(value) if isinstance(value, str) else value
-        except OverflowError:
+        except (OverflowError, DurationTooLong):
             raise ValueError("too long a duration") from None
         except ValueError:  # parse_window's message quotes the value: never shown (see above)
             raise ValueError("not a duration (use e.g. 24h, 90m, 3600s, 2d or 10ms)") from None
