@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,12 +58,17 @@ def mask_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def mask_strings(value: Any) -> Any:
     """``value`` with :func:`mask_text` applied to every string inside it (keys included)."""
+    return _map_strings(value, mask_text)
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to every string inside it, keys included."""
     if isinstance(value, str):
-        return mask_text(value)
+        return change(value)
     if isinstance(value, dict):
-        return {mask_text(k): mask_strings(v) for k, v in value.items()}
+        return {change(k): _map_strings(v, change) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_strings(v) for v in value]
+        return [_map_strings(v, change) for v in value]
     return value
 
 
@@ -165,17 +171,7 @@ def _without_nul(raw: bytes, record: dict[str, Any]) -> tuple[dict[str, Any], bo
     write of its batch, and the feed retried that batch for ever."""
     if b"\\u0000" not in raw:  # JSON writes NUL escaped, never as a raw byte
         return record, False
-    return _replace_nul(record), True
-
-
-def _replace_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_replace_nul(k): _replace_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_nul(v) for v in value]
-    return value
+    return _map_strings(record, lambda text: text.replace("\x00", "\ufffd")), True
 
 
 def _stored(raw: bytes, record: dict[str, Any], changed: bool) -> tuple[dict[str, Any], str]:
