@@ -22,6 +22,7 @@ from triage.cprnumber import mask_in_text
 from triage.facts import CATALOGUE, Fact
 from triage.rules.engine import Ruleset
 from triage.rules.model import OPERATORS, Matcher, Rule
+from triage.yaml_nodes import YamlProblem, compose, plain_value
 
 RESERVED_IDS = frozenset({"unclassified", "no-affected-case", "could-not-check", "invalid"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -43,15 +44,6 @@ class RulesetError(ValueError):
         self.problems = problems
 
 
-class _Unreadable(Exception):
-    """A value PyYAML cannot construct (a tag the safe loader refuses, ``!!int abc``, a number
-    of more digits than Python converts): one problem at the value's line."""
-
-    def __init__(self, node: yaml.Node, problem: str) -> None:
-        super().__init__(problem)
-        self.line = node.start_mark.line + 1
-
-
 def load_ruleset(path: str | Path) -> Ruleset:
     path = Path(path)
     try:
@@ -63,20 +55,14 @@ def load_ruleset(path: str | Path) -> Ruleset:
 
 def parse_ruleset(data: bytes, source: str = "<memory>") -> Ruleset:
     try:
-        root = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RulesetError([f"{source}:{line}: not valid YAML: {problem}"]) from None
-    except RecursionError:  # PyYAML composes recursively: [[[[…]]]] thousands deep
-        raise RulesetError([f"{source}:1: not valid YAML: nested too deeply"]) from None
-    if not isinstance(root, yaml.MappingNode):
-        raise RulesetError([f"{source}:1: a rule file is a mapping with 'rules:'"])
-    try:
+        root = compose(data.decode("utf-8"))
+        if not isinstance(root, yaml.MappingNode):
+            raise RulesetError([f"{source}:1: a rule file is a mapping with 'rules:'"])
         return _validated(root, data, source)
-    except _Unreadable as exc:
-        raise RulesetError([f"{source}:{exc.line}: not a valid value: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RulesetError([f"{source}:1: not valid YAML: {exc}"]) from None
+    except YamlProblem as exc:
+        raise RulesetError([f"{source}:{exc.line}: {exc}"]) from None
 
 
 def _validated(root: yaml.MappingNode, data: bytes, source: str) -> Ruleset:
@@ -195,7 +181,7 @@ def _matchers(entry: tuple[yaml.Node, yaml.Node] | None, rule_id: str, rule_node
             err(knode, rule_id, f"unknown fact {fact_name!r} (see 'triage rules facts')")
             ok = False
             continue
-        matcher = parse_matcher(fact_name, _plain(vnode))
+        matcher = parse_matcher(fact_name, plain_value(vnode))
         if isinstance(matcher, str):
             err(vnode, rule_id, f"{fact_name}: {matcher}")
             ok = False
@@ -260,16 +246,9 @@ def _mapping(node: yaml.MappingNode, rule_id: str | None,
     return out
 
 
-def _plain(node: yaml.Node) -> Any:
-    try:
-        return yaml.SafeLoader("").construct_document(node)
-    except yaml.YAMLError as exc:  # !!python/object and every other tag it does not know
-        raise _Unreadable(node, getattr(exc, "problem", None) or str(exc)) from None
-    except ValueError as exc:  # !!int abc, !!timestamp 2025-13-01, a 5,000-digit number
-        raise _Unreadable(node, str(exc)) from None
 
 
 def _scalar(entry: tuple[yaml.Node, yaml.Node] | None, default: Any) -> Any:
     if entry is None:
         return default
-    return _plain(entry[1])
+    return plain_value(entry[1])

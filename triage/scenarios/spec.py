@@ -43,6 +43,7 @@ from triage.core import parse_window
 from triage.cprnumber import mask_in_text
 from triage.models.events import CivilStatus
 from triage.models.reference import Benefit
+from triage.yaml_nodes import YamlProblem, compose, plain_value
 
 START = datetime.fromisoformat("2025-03-03T08:00:00+01:00")
 """Virtual time zero when a scenario names no ``start``."""
@@ -330,14 +331,9 @@ def load_scenario(path: str | Path) -> Located:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{shown_path(path)}: cannot read scenario: {exc}"]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([f"{shown_path(path)}:{mark.line + 1 if mark else 1}: not valid YAML: "
-                             f"{problem}"]) from None
-    except RecursionError:  # PyYAML composes recursively: [[[[…]]]] thousands deep
-        raise ScenarioError([f"{shown_path(path)}:1: not valid YAML: nested too deeply"]) from None
+        root = compose(text)
+    except YamlProblem as exc:
+        raise ScenarioError([f"{shown_path(path)}:{exc.line}: {exc}"]) from None
     if not isinstance(root, yaml.MappingNode):
         raise ScenarioError([f"{shown_path(path)}:1: a scenario is a mapping with 'scenario:' "
                              f"and 'events:'"])
@@ -445,9 +441,7 @@ def _collection(node: yaml.MappingNode | yaml.SequenceNode, where: tuple[Any, ..
 
 def _scalar(node: yaml.Node, problems: list[str], path: Path) -> Any:
     try:
-        return yaml.SafeLoader("").construct_object(node)
-    except (yaml.YAMLError, ValueError) as exc:  # a tag it refuses; !!int abc; 5,000 digits
-        problem = getattr(exc, "problem", None) or str(exc)
-        problems.append(f"{shown_path(path)}:{node.start_mark.line + 1}: not a valid value: "
-                        f"{problem}")
+        return plain_value(node)
+    except YamlProblem as exc:
+        problems.append(f"{shown_path(path)}:{exc.line}: {exc}")
         return None
